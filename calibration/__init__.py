@@ -1,0 +1,1 @@
+"""Per-device calibration: raw counts to trustworthy physical units."""

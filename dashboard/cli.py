@@ -1,0 +1,244 @@
+"""The ``gaitcue`` command line.
+
+Errors a user can cause (a wrong port, a bad option value) print one line,
+``error: <what happened and what to do>``, and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from dashboard.acquisition import Acquisition
+from dashboard.terminal_view import run_terminal_view
+from firmware_bridge.errors import ConfigurationError, GaitcueError
+from firmware_bridge.hostclock import ScaledClock
+from firmware_bridge.samples import Mount
+from firmware_bridge.simulator.faults import FaultSpec
+from firmware_bridge.simulator.gait import FootStrike, RunnerConfig
+from firmware_bridge.simulator.pty_host import PtyDeviceHost
+from firmware_bridge.simulator.session import SimulatedSession, SimulationConfig
+from firmware_bridge.simulator.truth import write_truth_csv
+
+EXIT_USER_ERROR = 2
+
+
+def _add_simulation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("simulated runner")
+    group.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds of simulated time (default: run until Ctrl-C)",
+    )
+    group.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="run the simulated clock X times faster than real time",
+    )
+    group.add_argument("--seed", type=int, default=1, help="random seed (reproducible sessions)")
+    group.add_argument(
+        "--cadence",
+        type=float,
+        default=170.0,
+        metavar="SPM",
+        help="cadence in steps per minute (default 170)",
+    )
+    group.add_argument(
+        "--gct",
+        type=float,
+        default=250.0,
+        metavar="MS",
+        help="mean ground contact time in ms (default 250)",
+    )
+    group.add_argument(
+        "--gct-asymmetry",
+        type=float,
+        default=0.0,
+        metavar="PCT",
+        help="GCT symmetry index 100·(L−R)/mean in %% (default 0)",
+    )
+    group.add_argument("--strike", choices=[s.value for s in FootStrike], default="rearfoot")
+    group.add_argument("--insole-rate", type=int, choices=(100, 200), default=200)
+    group.add_argument("--cells", type=int, choices=(8, 16), default=16)
+    group.add_argument("--imu-rate", type=int, choices=(500, 1000), default=1000)
+    group.add_argument("--imu-mount", choices=("foot", "shank"), default="foot")
+    group.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="e.g. loss=0.05,corrupt=0.001,reorder=0.01,duplicate=0.01,disconnect_every=60",
+    )
+    group.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the true initial contacts and toe-offs (host s) to FILE",
+    )
+
+
+def _simulation_config(args: argparse.Namespace, start_s: float) -> SimulationConfig:
+    if args.speed <= 0:
+        raise ConfigurationError(f"--speed must be positive, got {args.speed}")
+    runner = RunnerConfig(
+        cadence_spm=args.cadence,
+        gct_ms=args.gct,
+        gct_si_pct=args.gct_asymmetry,
+        foot_strike=FootStrike(args.strike),
+    )
+    duration = args.duration if args.duration is not None else 4 * 3600.0
+    if duration <= 0:
+        raise ConfigurationError(f"--duration must be positive, got {args.duration}")
+    return SimulationConfig(
+        runner=runner,
+        duration_s=duration,
+        seed=args.seed,
+        insole_rate_hz=args.insole_rate,
+        n_cells=args.cells,
+        imu_rate_hz=args.imu_rate,
+        imu_mount=Mount.FOOT if args.imu_mount == "foot" else Mount.SHANK,
+        faults=FaultSpec.parse(args.faults),
+        start_s=start_s,
+    )
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _start_simulator(args: argparse.Namespace, clock: ScaledClock) -> PtyDeviceHost:
+    session = SimulatedSession(_simulation_config(args, start_s=clock() + 0.2))
+    host = PtyDeviceHost(session, clock)
+    host.start()
+    return host
+
+
+def _finish_simulator(host: PtyDeviceHost, truth_path: Path | None, clock: ScaledClock) -> None:
+    host.stop()
+    if truth_path is not None:
+        write_truth_csv(host.session.truth_until(clock()), truth_path)
+        print(f"truth written to {truth_path}", file=sys.stderr)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Serve the simulated devices on pseudo-terminals until the duration ends or Ctrl-C."""
+    if not args.pty:
+        raise ConfigurationError("say where to serve the devices: gaitcue simulate --pty")
+    clock = ScaledClock(args.speed)
+    host = _start_simulator(args, clock)
+    for path, device in zip(host.paths, host.session.devices, strict=True):
+        spec = device.spec
+        print(
+            f"{path}\t{spec.kind.name.lower()}\t{spec.side.name.lower()}\t"
+            f"{spec.rate_hz} Hz\tdevice {spec.device_id:08x}",
+            flush=True,
+        )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    while not stop.wait(0.2) and not host.finished.is_set():
+        pass
+    _finish_simulator(host, args.truth, clock)
+    return 0
+
+
+def _run_live(acquisition: Acquisition, duration_s: float | None, clock: ScaledClock) -> None:
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    if duration_s is not None:
+        end = clock() + duration_s
+
+        def stop_at_end() -> None:
+            clock.sleep_until(end, stop)
+            stop.set()
+
+        threading.Thread(target=stop_at_end, daemon=True).start()
+    acquisition.start()
+    try:
+        run_terminal_view(acquisition, stop=stop)
+    finally:
+        acquisition.stop()
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    """Stream from serial ports into the live view."""
+    if not args.serial:
+        raise ConfigurationError("name at least one port: gaitcue live --serial PORT [PORT …]")
+    clock = ScaledClock(1.0)
+    acquisition = Acquisition(clock=clock)
+    for port in args.serial:
+        acquisition.add_serial(port)
+    _run_live(acquisition, args.duration, clock)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The simulated runner through the real serial bridge on pseudo-terminals."""
+    clock = ScaledClock(args.speed)
+    host = _start_simulator(args, clock)
+    try:
+        acquisition = Acquisition(clock=clock, latency_floor_s=host.session.latency_floor_s)
+        for path in host.paths:
+            acquisition.add_serial(path)
+        _run_live(acquisition, args.duration, clock)
+    finally:
+        _finish_simulator(host, args.truth, clock)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gaitcue",
+        description="Real-time running gait feedback from pressure insoles and IMUs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="simulated treadmill session through the serial bridge")
+    _add_simulation_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    live = sub.add_parser("live", help="stream from sensors into the live view")
+    live.add_argument(
+        "--serial",
+        nargs="+",
+        metavar="PORT",
+        default=[],
+        help="serial ports (e.g. /dev/ttyACM0, COM3)",
+    )
+    live.add_argument("--duration", type=float, default=None, metavar="S")
+    live.set_defaults(func=cmd_live)
+
+    simulate = sub.add_parser("simulate", help="serve simulated devices on pseudo-terminals")
+    simulate.add_argument("--pty", action="store_true", help="one pseudo-terminal per device")
+    _add_simulation_options(simulate)
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gaitcue`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GaitcueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""From received bytes to timestamped sample blocks, with every fault counted.
+
+One ``LinkDecoder`` per byte stream (a serial port, a BLE notification characteristic, a
+replayed recording) splits frames, checks them, and hands each packet to the
+``DeviceDecoder`` of its device id. The device decoder:
+
+* starts each sequence (at first contact and after a reboot) only once the first packets
+  have had ``hold_s`` to arrive, so that a swapped first pair is not taken for a duplicate;
+* puts packets back in sequence order, holding a packet that arrived after a gap for up to
+  ``hold_s`` (or ``hold_packets`` packets) so that a late packet can fill the gap; after
+  that the missing packets count as lost, the gap is marked on the next block, and a
+  packet that still turns up later is counted ``late`` (it stays in any recording of the raw
+  packets but is not inserted into the live stream behind newer samples);
+* counts lost, duplicate and reordered packets; unwraps the 16-bit sequence counter (using
+  the device timestamp after long silences) and the 32-bit µs timestamp;
+* maps device time to host time with a ``ClockMapper`` and restarts that mapping when the
+  device reboots (a new ``boot_id`` or a timestamp jump backwards);
+* converts counts to physical units with the scales of the device's hello packet (until a
+  calibration applies, its streams are marked uncalibrated) and emits ``SampleBlock``s.
+
+Nothing here blocks or sleeps; callers own the threads.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from firmware_bridge.clock import ClockMapper, TimestampUnwrapper
+from firmware_bridge.cobs import Deframer, cobs_decode
+from firmware_bridge.errors import ProtocolError
+from firmware_bridge.protocol import IMU_COUNTS_FULL_SCALE, Hello, Packet, Status, decode_packet
+from firmware_bridge.samples import (
+    IMU_CHANNELS,
+    IMU_UNITS,
+    LinkStats,
+    SampleBlock,
+    SampleSink,
+    StreamInfo,
+    StreamKind,
+)
+
+StreamListener = Callable[[StreamInfo], None]
+MappingListener = Callable[[str, npt.NDArray[np.float64], npt.NDArray[np.float64]], None]
+"""Told (stream_id, device times s, host times s) of every emitted block: for diagnostics."""
+
+_SEQ_MODULO = 1 << 16
+_FORGET_AFTER = 4096
+"""How many given-up sequence numbers are remembered to tell late packets from duplicates."""
+_PENDING_LIMIT = 1000
+"""Data packets kept while waiting for a device's first hello (about 10 s at 100 packets/s)."""
+
+
+def stream_id_for(hello: Hello, device_id: int) -> str:
+    """A stable, readable stream name, e.g. ``insole-left-00c0ffee``."""
+    return f"{hello.device_kind.name.lower()}-{hello.side.name.lower()}-{device_id:08x}"
+
+
+def stream_info_for(hello: Hello, device_id: int) -> StreamInfo:
+    """The ``StreamInfo`` that a device's hello implies (uncalibrated, nominal scales)."""
+    if hello.device_kind == StreamKind.IMU:
+        acc, gyr = float(hello.accel_full_scale_g), float(hello.gyro_full_scale_dps)
+        return StreamInfo(
+            stream_id=stream_id_for(hello, device_id),
+            device_id=device_id,
+            kind=StreamKind.IMU,
+            side=hello.side,
+            mount=hello.mount,
+            rate_hz=float(hello.rate_hz),
+            channel_names=IMU_CHANNELS,
+            units=IMU_UNITS,
+            calibrated=False,
+            full_scale=(acc, acc, acc, gyr, gyr, gyr),
+        )
+    n_cells = len(hello.cell_area_cm2)
+    return StreamInfo(
+        stream_id=stream_id_for(hello, device_id),
+        device_id=device_id,
+        kind=StreamKind.INSOLE,
+        side=hello.side,
+        mount=hello.mount,
+        rate_hz=float(hello.rate_hz),
+        channel_names=tuple(f"cell{i}" for i in range(n_cells)),
+        units=("N",) * n_cells,
+        calibrated=False,
+        full_scale=(hello.newtons_per_count * 65535.0,) * n_cells,
+        cell_area_cm2=hello.cell_area_cm2,
+    )
+
+
+def count_scales(hello: Hello) -> npt.NDArray[np.float32]:
+    """Physical units per count, one per channel (g, deg/s or N per count)."""
+    if hello.device_kind == StreamKind.IMU:
+        acc = hello.accel_full_scale_g / IMU_COUNTS_FULL_SCALE
+        gyr = hello.gyro_full_scale_dps / IMU_COUNTS_FULL_SCALE
+        return np.array([acc, acc, acc, gyr, gyr, gyr], dtype=np.float32)
+    return np.full(len(hello.cell_area_cm2), hello.newtons_per_count, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """What the device panel shows for one device.
+
+    Attributes:
+        info: the stream description, None until the first hello.
+        stats: a copy of the fault counters.
+        battery_pct: last reported charge (%), None when unknown.
+        status_flags: last ``StatusFlag`` bits.
+        drift_ppm, offset_s: current clock mapping (ppm, s).
+        latency_ms: mean delay from a packet's last sample to its arrival (ms).
+        last_arrival_s: host time of the newest packet (s), None before any.
+    """
+
+    info: StreamInfo | None
+    stats: LinkStats
+    battery_pct: int | None
+    status_flags: int
+    drift_ppm: float
+    offset_s: float
+    latency_ms: float
+    last_arrival_s: float | None
+
+
+@dataclass
+class _Held:
+    packet: Packet
+    t_arrival_s: float
+    t_device_us: int
+
+
+class DeviceDecoder:
+    """Sequence accounting, reordering, clock mapping and unit conversion for one device."""
+
+    def __init__(
+        self,
+        device_id: int,
+        *,
+        sink: SampleSink,
+        on_stream: StreamListener | None = None,
+        latency_floor_s: float = 0.001,
+        hold_s: float = 0.05,
+        hold_packets: int = 8,
+        on_mapped: MappingListener | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self._on_mapped = on_mapped
+        self._sink = sink
+        self._on_stream = on_stream
+        self._hold_s = hold_s
+        self._hold_packets = hold_packets
+        self.stats = LinkStats()
+        self.mapper = ClockMapper(latency_floor_s=latency_floor_s)
+        self._unwrapper = TimestampUnwrapper()
+        self.hello: Hello | None = None
+        self.info: StreamInfo | None = None
+        self._scales: npt.NDArray[np.float32] | None = None
+        self._period_us = 0.0
+        self._pending: deque[tuple[Packet, float]] = deque()
+        self._held: dict[int, _Held] = {}
+        self._expected: int | None = None
+        self._top_seq: int | None = None
+        self._top_t_us = 0
+        self._given_up: set[int] = set()
+        self._given_up_order: deque[int] = deque()
+        self._gap_pending = False
+        self._last_t_host_s: float | None = None
+        self._next_t_device_us: float | None = None
+        self._battery_pct: int | None = None
+        self._status_flags = 0
+        self._latency_s = 0.0
+        self._last_arrival_s: float | None = None
+        self._last_unwrap_s: float | None = None
+
+    # ------------------------------------------------------------------ input
+    def handle(self, packet: Packet, t_arrival_s: float) -> None:
+        """Take one decoded packet of this device that arrived at host time ``t_arrival_s``."""
+        self._last_arrival_s = t_arrival_s
+        if packet.hello is not None:
+            self._take_hello(packet.hello)
+        elif packet.status is not None:
+            self._take_status(packet.status)
+        if self.hello is None:
+            if packet.samples is not None:
+                if len(self._pending) >= _PENDING_LIMIT:
+                    self._pending.popleft()
+                    self.stats.extra["dropped_before_hello"] = (
+                        self.stats.extra.get("dropped_before_hello", 0) + 1
+                    )
+                self._pending.append((packet, t_arrival_s))
+            return
+        self._account(packet, t_arrival_s)
+
+    def poll(self, now_s: float) -> None:
+        """Give up on missing packets whose hold time has passed (call every few ms)."""
+        if self._held:
+            oldest = min(h.t_arrival_s for h in self._held.values())
+            if now_s - oldest > self._hold_s:
+                self._release_held()
+
+    def status(self) -> DeviceStatus:
+        """A snapshot for the device panel."""
+        return DeviceStatus(
+            info=self.info,
+            stats=replace(self.stats, extra=dict(self.stats.extra)),
+            battery_pct=self._battery_pct,
+            status_flags=self._status_flags,
+            drift_ppm=self.mapper.drift_ppm,
+            offset_s=self.mapper.offset_s,
+            latency_ms=self._latency_s * 1e3,
+            last_arrival_s=self._last_arrival_s,
+        )
+
+    # ---------------------------------------------------------- control packets
+    def _take_hello(self, hello: Hello) -> None:
+        if self.hello is not None and hello.boot_id != self.hello.boot_id:
+            self._device_restarted()
+        first = self.hello is None
+        if first or hello != self.hello:
+            self.hello = hello
+            self.info = stream_info_for(hello, self.device_id)
+            self._scales = count_scales(hello)
+            self._period_us = 1e6 / hello.rate_hz
+            if self._on_stream is not None:
+                self._on_stream(self.info)
+        if first and self._pending:
+            pending, self._pending = self._pending, deque()
+            for packet, t_arrival_s in pending:
+                self._account(packet, t_arrival_s)
+
+    def _take_status(self, status: Status) -> None:
+        self._battery_pct = None if status.battery_pct == 255 else status.battery_pct
+        self._status_flags = status.flags
+        if self.hello is not None and status.boot_id != self.hello.boot_id:
+            self._device_restarted()
+            self.hello = replace(self.hello, boot_id=status.boot_id)
+
+    def _device_restarted(self) -> None:
+        """The device rebooted: its clock and sequence counter started again."""
+        self._flush_held()
+        self.stats.resets += 1
+        self._unwrapper.reset()
+        self.mapper.restart(keep_drift=True)
+        self._expected = None
+        self._top_seq = None
+        self._given_up.clear()
+        self._given_up_order.clear()
+        self._next_t_device_us = None
+        self._gap_pending = True
+
+    # -------------------------------------------------------------- sequencing
+    def _unwrap_seq(self, seq16: int, t_us: int) -> int:
+        if self._top_seq is None:
+            return seq16
+        predicted = self._top_seq + 1
+        packet_us = self._period_us * (self.hello.max_samples_per_packet if self.hello else 1)
+        elapsed_us = t_us - self._top_t_us
+        if packet_us > 0 and elapsed_us > 60e6:
+            predicted = self._top_seq + round(elapsed_us / packet_us)
+        delta = ((seq16 - predicted + _SEQ_MODULO // 2) % _SEQ_MODULO) - _SEQ_MODULO // 2
+        return predicted + delta
+
+    def _account(self, packet: Packet, t_arrival_s: float) -> None:
+        elapsed = None if self._last_unwrap_s is None else t_arrival_s - self._last_unwrap_s
+        self._last_unwrap_s = t_arrival_s
+        t_us = self._unwrapper.unwrap(packet.t_device_us, host_elapsed_s=elapsed)
+        if self._unwrapper.last_reset:
+            self._device_restarted()
+            t_us = self._unwrapper.unwrap(packet.t_device_us)
+        if packet.samples is not None:
+            n = packet.samples.shape[0]
+            t_last_s = (t_us + (n - 1) * self._period_us) * 1e-6
+            self.mapper.observe(t_last_s, t_arrival_s)
+            mapped_last = float(self.mapper.to_host(np.array([t_last_s]))[0])
+            self._latency_s += 0.05 * ((t_arrival_s - mapped_last) - self._latency_s)
+        seq = self._unwrap_seq(packet.seq, t_us)
+        after_later = self._top_seq is not None and seq < self._top_seq
+        if self._top_seq is None or seq > self._top_seq:
+            self._top_seq, self._top_t_us = seq, t_us
+        if self._expected is not None and seq < self._expected:
+            if seq in self._given_up:
+                self._given_up.discard(seq)
+                self.stats.packets += 1
+                self.stats.late += 1
+                self.stats.reordered += 1
+                self.stats.missing -= 1
+                self.stats.lost = self.stats.missing
+            else:
+                self.stats.duplicate += 1
+            return
+        if seq in self._held:
+            self.stats.duplicate += 1
+            return
+        self.stats.packets += 1
+        if after_later:
+            self.stats.reordered += 1
+        self._held[seq] = _Held(packet, t_arrival_s, t_us)
+        self._flush_in_order()
+        if len(self._held) > self._hold_packets:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Stop waiting: start the sequence (first packets) or give up on the missing ones."""
+        first = min(self._held)
+        if self._expected is None:
+            self._expected = first
+        else:
+            self._give_up_to(first)
+        self._flush_in_order()
+
+    def _give_up_to(self, seq: int) -> None:
+        """Count every sequence number below ``seq`` that has not arrived as missing."""
+        assert self._expected is not None
+        for missing in range(self._expected, seq):
+            self._given_up.add(missing)
+            self._given_up_order.append(missing)
+        while len(self._given_up_order) > _FORGET_AFTER:
+            self._given_up.discard(self._given_up_order.popleft())
+        self.stats.missing += seq - self._expected
+        self.stats.lost = self.stats.missing
+        self._expected = seq
+        self._gap_pending = True
+
+    def _flush_in_order(self) -> None:
+        while self._expected is not None and self._expected in self._held:
+            held = self._held.pop(self._expected)
+            self._expected += 1
+            if held.packet.samples is not None:
+                self._emit(held.packet.samples, held.t_device_us)
+
+    def _flush_held(self) -> None:
+        """Emit everything held, in order, accepting the gaps (used before a restart)."""
+        while self._held:
+            self._release_held()
+
+    # ---------------------------------------------------------------- output
+    def _emit(self, counts: npt.NDArray[np.integer], t_first_us: int) -> None:
+        assert self._scales is not None
+        assert self.info is not None
+        n = counts.shape[0]
+        t_device_s: npt.NDArray[np.float64] = (
+            t_first_us + np.arange(n, dtype=np.float64) * self._period_us
+        ) * 1e-6
+        t_host_s = np.asarray(self.mapper.to_host(t_device_s), dtype=np.float64)
+        gap_s = 0.0
+        discontinuous = (
+            self._next_t_device_us is not None
+            and abs(t_first_us - self._next_t_device_us) > 0.5 * self._period_us
+        )
+        if self._last_t_host_s is not None:
+            period_s = self._period_us * 1e-6
+            if self._gap_pending or discontinuous:
+                gap_s = max(float(t_host_s[0]) - self._last_t_host_s - period_s, period_s)
+            if t_host_s[0] <= self._last_t_host_s:
+                # The mapping moved back a little (or a reset re-learned the offset): keep
+                # host time strictly increasing so readers can rely on order.
+                t_host_s = t_host_s + (self._last_t_host_s - t_host_s[0] + 1e-6)
+        self._gap_pending = False
+        self._next_t_device_us = t_first_us + n * self._period_us
+        self._last_t_host_s = float(t_host_s[-1])
+        values = counts.astype(np.float32) * self._scales
+        self.stats.samples += n
+        if self._on_mapped is not None:
+            self._on_mapped(self.info.stream_id, t_device_s, t_host_s)
+        self._sink(SampleBlock(self.info.stream_id, t_host_s, values, gap_before_s=gap_s))
+
+
+class LinkDecoder:
+    """Decodes one byte stream that carries packets of one or more devices."""
+
+    def __init__(
+        self,
+        *,
+        sink: SampleSink,
+        on_stream: StreamListener | None = None,
+        latency_floor_s: float = 0.001,
+        name: str = "link",
+        hold_s: float = 0.05,
+        on_mapped: MappingListener | None = None,
+    ) -> None:
+        self.name = name
+        self._on_mapped = on_mapped
+        self._sink = sink
+        self._on_stream = on_stream
+        self._latency_floor_s = latency_floor_s
+        self._hold_s = hold_s
+        self._deframer = Deframer()
+        self._garbage_before = 0
+        self._in_corrupt_run = False
+        self.corrupt = 0
+        """Corruption events: runs of adjacent frames that fail to decode."""
+        self.bad_frames = 0
+        self.devices: dict[int, DeviceDecoder] = {}
+
+    def feed(self, data: bytes, t_arrival_s: float) -> None:
+        """Take bytes as read from the transport at host time ``t_arrival_s``."""
+        for encoded in self._deframer.feed(data):
+            try:
+                packet = decode_packet(cobs_decode(encoded))
+            except ProtocolError:
+                self.bad_frames += 1
+                if not self._in_corrupt_run:
+                    self.corrupt += 1
+                    self._in_corrupt_run = True
+                continue
+            self._in_corrupt_run = False
+            self.handle_packet(packet, t_arrival_s)
+
+    def resync(self) -> None:
+        """Forget a partial frame (after the transport reopened): wait for a delimiter."""
+        self._garbage_before += self._deframer.garbage_bytes
+        self._deframer = Deframer()
+        self._in_corrupt_run = False
+
+    def handle_packet(self, packet: Packet, t_arrival_s: float) -> None:
+        """Route one packet that is already decoded (BLE and replay paths use this)."""
+        device = self.devices.get(packet.device_id)
+        if device is None:
+            device = DeviceDecoder(
+                packet.device_id,
+                sink=self._sink,
+                on_stream=self._on_stream,
+                latency_floor_s=self._latency_floor_s,
+                hold_s=self._hold_s,
+                on_mapped=self._on_mapped,
+            )
+            self.devices[packet.device_id] = device
+        device.handle(packet, t_arrival_s)
+
+    def poll(self, now_s: float) -> None:
+        """Let every device give up on overdue missing packets."""
+        for device in self.devices.values():
+            device.poll(now_s)
+
+    def stats(self) -> LinkStats:
+        """Counters summed over the link's devices; ``lost`` excludes corrupt packets."""
+        total = LinkStats(
+            corrupt=self.corrupt, garbage_bytes=self._garbage_before + self._deframer.garbage_bytes
+        )
+        for device in self.devices.values():
+            s = device.stats
+            total.packets += s.packets
+            total.samples += s.samples
+            total.missing += s.missing
+            total.duplicate += s.duplicate
+            total.reordered += s.reordered
+            total.late += s.late
+            total.resets += s.resets
+        total.lost = max(0, total.missing - total.corrupt)
+        return total

@@ -1,0 +1,262 @@
+"""A whole simulated session: the runner, four devices with their own clocks, and the links.
+
+``SimulatedSession`` owns the step plan (and so the ground truth), one ``VirtualDevice`` per
+sensor, each device's link timing and faults, and advances them all to a given host time,
+returning the bytes each device's link delivers and when. The same object feeds an
+in-process decoder (tests, offline benchmarks) or pseudo-terminals (``gaitcue simulate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from firmware_bridge.errors import ConfigurationError
+from firmware_bridge.samples import Mount, Side, StreamKind
+from firmware_bridge.simulator.devices import DeviceSpec, VirtualDevice
+from firmware_bridge.simulator.faults import FaultSpec, InjectedFaults, apply_faults
+from firmware_bridge.simulator.gait import RunnerConfig, StepPlan, plan_steps
+from firmware_bridge.simulator.link_timing import (
+    BleTiming,
+    SerialTiming,
+    arrival_times,
+    latency_floor_s,
+)
+from firmware_bridge.simulator.truth import TrueEvents, true_events
+
+_U32_S = (1 << 32) * 1e-6
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate.
+
+    Attributes:
+        runner: the runner model's settings.
+        duration_s: length of the step plan (s); streaming stops after it.
+        seed: seeds every random draw, so a session is reproducible.
+        insoles, imus: which device pairs exist.
+        insole_rate_hz: 100 or 200; n_cells: 8 or 16.
+        imu_rate_hz: 500 or 1000; imu_mount: foot or shank.
+        link: ``"serial"`` (USB jitter) or ``"ble"`` (connection-interval bursts, stalls).
+        ble_interval_s: BLE connection interval (s).
+        max_clock_ppm: device crystals err uniformly within ±this (ppm).
+        faults: link faults, the same spec on every device.
+        start_s: host time (s) at which the session starts.
+    """
+
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    duration_s: float = 600.0
+    seed: int = 0
+    insoles: bool = True
+    imus: bool = True
+    insole_rate_hz: int = 200
+    n_cells: int = 16
+    imu_rate_hz: int = 1000
+    imu_mount: Mount = Mount.FOOT
+    link: str = "serial"
+    ble_interval_s: float = 0.015
+    max_clock_ppm: float = 100.0
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    start_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.link not in ("serial", "ble"):
+            raise ConfigurationError(f"link must be 'serial' or 'ble', not '{self.link}'")
+        if self.insole_rate_hz not in (100, 200):
+            raise ConfigurationError(
+                f"insole rate must be 100 or 200 Hz, not {self.insole_rate_hz}"
+            )
+        if self.imu_rate_hz not in (500, 1000):
+            raise ConfigurationError(f"IMU rate must be 500 or 1000 Hz, not {self.imu_rate_hz}")
+        if self.n_cells not in (8, 16):
+            raise ConfigurationError(f"an insole has 8 or 16 cells, not {self.n_cells}")
+        if not (self.insoles or self.imus):
+            raise ConfigurationError("simulate at least the insoles or the IMUs")
+        if self.duration_s <= 0:
+            raise ConfigurationError(f"duration must be positive, got {self.duration_s} s")
+
+
+@dataclass(frozen=True)
+class LinkDelivery:
+    """Bytes one device's link delivered during an ``advance`` call.
+
+    Attributes:
+        device_index: index into ``SimulatedSession.devices``.
+        arrival_s: ``(n,)`` host arrival time of each chunk of bytes (s), non-decreasing.
+        payloads: the bytes arriving at each of those times.
+    """
+
+    device_index: int
+    arrival_s: npt.NDArray[np.float64]
+    payloads: list[bytes]
+
+
+@dataclass
+class _Feed:
+    device: VirtualDevice
+    injected: InjectedFaults
+    rng: np.random.Generator
+    next_outage_s: float
+    offline_until_s: float | None = None
+    needs_delimiter: bool = True
+    last_arrival_s: float = -np.inf
+    boot: int = 0
+
+
+class SimulatedSession:
+    """The simulated runner and devices, advanced in host time."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        root = np.random.default_rng(config.seed)
+        self.plan: StepPlan = plan_steps(
+            config.runner,
+            config.duration_s,
+            np.random.default_rng(root.integers(2**63)),
+            t0_s=config.start_s,
+        )
+        self.truth: TrueEvents = true_events(self.plan)
+        self.timing: SerialTiming | BleTiming = (
+            SerialTiming()
+            if config.link == "serial"
+            else BleTiming(interval_s=config.ble_interval_s)
+        )
+        self.latency_floor_s = latency_floor_s(self.timing)
+        self.devices: list[VirtualDevice] = []
+        self._feeds: list[_Feed] = []
+        max_packet = 244
+        specs: list[DeviceSpec] = []
+        for side in (Side.LEFT, Side.RIGHT):
+            if config.insoles:
+                specs.append(
+                    DeviceSpec(
+                        0,
+                        StreamKind.INSOLE,
+                        side,
+                        Mount.INSOLE,
+                        config.insole_rate_hz,
+                        n_cells=config.n_cells,
+                        max_packet_bytes=max_packet,
+                    )
+                )
+            if config.imus:
+                specs.append(
+                    DeviceSpec(
+                        0,
+                        StreamKind.IMU,
+                        side,
+                        config.imu_mount,
+                        config.imu_rate_hz,
+                        max_packet_bytes=max_packet,
+                    )
+                )
+        for index, spec in enumerate(specs):
+            rng = np.random.default_rng(root.integers(2**63))
+            ppm = float(rng.uniform(-config.max_clock_ppm, config.max_clock_ppm))
+            offset = float(rng.uniform(0.0, _U32_S))
+            device_id = 0x6A000000 | (index << 16) | int(rng.integers(0, 0xFFFF))
+            spec = DeviceSpec(
+                **{
+                    **spec.__dict__,
+                    "device_id": device_id,
+                    "clock_ppm": ppm,
+                    "clock_offset_s": offset - config.start_s * (1 + ppm * 1e-6),
+                }
+            )
+            device = VirtualDevice(spec, self.plan, rng, start_s=config.start_s)
+            self.devices.append(device)
+            first_outage = self._outage_after(config.start_s, rng)
+            self._feeds.append(_Feed(device, InjectedFaults(), rng, first_outage))
+        self._now_s = config.start_s
+
+    @property
+    def end_s(self) -> float:
+        """Host time (s) at which the plan ends."""
+        return self.config.start_s + self.config.duration_s
+
+    @property
+    def now_s(self) -> float:
+        """Host time (s) up to which devices have been advanced."""
+        return self._now_s
+
+    def injected(self, device_index: int) -> InjectedFaults:
+        """Exact counts of what was injected on that device's link so far."""
+        return self._feeds[device_index].injected
+
+    def truth_until(self, t_s: float) -> TrueEvents:
+        """True events whose toe-off happened by host time ``t_s``."""
+        keep = self.truth.to_s <= t_s
+        return TrueEvents(self.truth.side[keep], self.truth.ic_s[keep], self.truth.to_s[keep])
+
+    def _outage_after(self, t_s: float, rng: np.random.Generator) -> float:
+        every = self.config.faults.disconnect_every_s
+        if every <= 0:
+            return np.inf
+        return t_s + every * float(rng.uniform(0.8, 1.2))
+
+    def advance(self, until_s: float) -> list[LinkDelivery]:
+        """Run every device up to host time ``until_s``; return what each link delivered."""
+        until_s = min(until_s, self.end_s)
+        deliveries = [self._advance_feed(i, feed, until_s) for i, feed in enumerate(self._feeds)]
+        self._now_s = max(self._now_s, until_s)
+        return deliveries
+
+    def _advance_feed(self, index: int, feed: _Feed, until_s: float) -> LinkDelivery:
+        faults = self.config.faults
+        arrivals: list[npt.NDArray[np.float64]] = []
+        payloads: list[bytes] = []
+        t = self._now_s
+        while t < until_s:
+            if feed.offline_until_s is not None:
+                if until_s < feed.offline_until_s:
+                    break
+                t = feed.offline_until_s
+                feed.offline_until_s = None
+                self._reconnect(feed, t)
+                continue
+            segment_end = min(until_s, feed.next_outage_s)
+            packets = feed.device.produce(segment_end)
+            if packets:
+                wire = apply_faults(
+                    [(p.ready_s, p.data, p.seq) for p in packets],
+                    faults,
+                    feed.rng,
+                    feed.injected,
+                    boot=feed.boot,
+                )
+                if wire.frames:
+                    if feed.needs_delimiter:
+                        wire.frames[0] = b"\x00" + wire.frames[0]
+                        feed.needs_delimiter = False
+                    arrival = arrival_times(wire.ready_s, self.timing, feed.rng)
+                    arrival = np.maximum.accumulate(np.maximum(arrival, feed.last_arrival_s))
+                    feed.last_arrival_s = float(arrival[-1])
+                    arrivals.append(arrival)
+                    payloads.extend(wire.frames)
+            t = segment_end
+            if segment_end >= feed.next_outage_s:
+                feed.offline_until_s = segment_end + faults.disconnect_s
+                feed.injected.disconnects += 1
+                feed.next_outage_s = self._outage_after(feed.offline_until_s, feed.rng)
+        merged = np.concatenate(arrivals) if arrivals else np.empty(0)
+        return LinkDelivery(index, merged, payloads)
+
+    def _reconnect(self, feed: _Feed, t_s: float) -> None:
+        if self.config.faults.reset_on_reconnect:
+            feed.device.reboot(t_s)
+            feed.boot += 1
+        else:
+            seq_before = feed.device.next_seq
+            feed.device.resume(t_s)
+            feed.injected.lost_in_outages += (feed.device.next_seq - seq_before) & 0xFFFF
+        feed.needs_delimiter = True
+
+
+def clock_truth(
+    device: VirtualDevice, t_device_s: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """True host time (s) of device clock readings, for scoring a clock mapping."""
+    return device.host_time(t_device_s)

@@ -1,0 +1,1 @@
+"""Samples to events and metrics: ring buffers, streaming filters, detectors, metrics."""
