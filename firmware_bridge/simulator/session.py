@@ -20,8 +20,8 @@ from firmware_bridge.simulator.faults import FaultSpec, InjectedFaults, apply_fa
 from firmware_bridge.simulator.gait import RunnerConfig, StepPlan, plan_steps
 from firmware_bridge.simulator.link_timing import (
     BleTiming,
+    LinkModel,
     SerialTiming,
-    arrival_times,
     latency_floor_s,
 )
 from firmware_bridge.simulator.truth import TrueEvents, true_events
@@ -99,10 +99,10 @@ class _Feed:
     device: VirtualDevice
     injected: InjectedFaults
     rng: np.random.Generator
+    link: LinkModel
     next_outage_s: float
     offline_until_s: float | None = None
     needs_delimiter: bool = True
-    last_arrival_s: float = -np.inf
     boot: int = 0
 
 
@@ -169,7 +169,8 @@ class SimulatedSession:
             device = VirtualDevice(spec, self.plan, rng, start_s=config.start_s)
             self.devices.append(device)
             first_outage = self._outage_after(config.start_s, rng)
-            self._feeds.append(_Feed(device, InjectedFaults(), rng, first_outage))
+            link = LinkModel(self.timing, rng, t0_s=config.start_s)
+            self._feeds.append(_Feed(device, InjectedFaults(), rng, link, first_outage))
         self._now_s = config.start_s
 
     @property
@@ -231,10 +232,7 @@ class SimulatedSession:
                     if feed.needs_delimiter:
                         wire.frames[0] = b"\x00" + wire.frames[0]
                         feed.needs_delimiter = False
-                    arrival = arrival_times(wire.ready_s, self.timing, feed.rng)
-                    arrival = np.maximum.accumulate(np.maximum(arrival, feed.last_arrival_s))
-                    feed.last_arrival_s = float(arrival[-1])
-                    arrivals.append(arrival)
+                    arrivals.append(feed.link.arrivals(wire.ready_s))
                     payloads.extend(wire.frames)
             t = segment_end
             if segment_end >= feed.next_outage_s:
