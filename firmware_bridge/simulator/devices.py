@@ -167,6 +167,11 @@ class VirtualDevice:
         offset = self._clock_history[int(np.searchsorted(starts, t_host_hint_s, "right")) - 1][1]
         return (np.asarray(t_device_s) - offset) / self._rate_ratio
 
+    @property
+    def reboot_times_s(self) -> list[float]:
+        """Host times (s) at which the device rebooted (its clock restarted)."""
+        return [start for start, _ in self._clock_history[1:]]
+
     # ---------------------------------------------------------------- boot
     def _new_boot(self, host_s: float, d0_s: float) -> _Boot:
         boot_id = int(self.rng.integers(1, 0xFFFF))

@@ -129,7 +129,7 @@ def test_mapping_recovers_after_reconnect_with_clock_reset() -> None:
         device = decoder.devices[next(iter(decoder.devices))]
         assert device.stats.resets >= 2
         assert device.info is not None
-        resets = [start for start, _ in session.devices[index]._clock_history[1:]]
+        resets = session.devices[index].reboot_times_s
         worst = 0.0
         for t_device, t_host in recorded[device.info.stream_id]:
             if t_host[0] < 30.0 or any(r <= t_host[0] < r + 5.0 for r in resets):

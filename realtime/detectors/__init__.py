@@ -1,0 +1,1 @@
+"""Causal, chunk-size independent contact detectors (insole, IMU)."""
