@@ -10,20 +10,27 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+import numpy as np
+
+from calibration.insole_layout import InsoleLayout
 from dashboard.acquisition import Acquisition
 from dashboard.terminal_view import run_terminal_view
+from firmware_bridge.csv_streams import read_csv_stream, write_csv_stream
 from firmware_bridge.errors import ConfigurationError, GaitcueError
 from firmware_bridge.hostclock import ScaledClock
-from firmware_bridge.samples import Mount
+from firmware_bridge.samples import Mount, Side, StreamKind
 from firmware_bridge.simulator.faults import FaultSpec
 from firmware_bridge.simulator.gait import FootStrike, RunnerConfig
+from firmware_bridge.simulator.offline import decode_session
 from firmware_bridge.simulator.pty_host import PtyDeviceHost
 from firmware_bridge.simulator.session import SimulatedSession, SimulationConfig
 from firmware_bridge.simulator.truth import write_truth_csv
+from realtime.offline import analyze_blocks, interleave, write_steps_csv, write_summary_json
+from realtime.pipeline import AnalysisConfig
 
 EXIT_USER_ERROR = 2
 
@@ -135,8 +142,15 @@ def _finish_simulator(host: PtyDeviceHost, truth_path: Path | None, clock: Scale
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Serve the simulated devices on pseudo-terminals until the duration ends or Ctrl-C."""
+    if args.csv is not None:
+        if args.duration is None:
+            raise ConfigurationError("--csv needs a --duration in seconds")
+        _write_simulated_csv(args)
+        return 0
     if not args.pty:
-        raise ConfigurationError("say where to serve the devices: gaitcue simulate --pty")
+        raise ConfigurationError(
+            "say where the devices go: gaitcue simulate --pty, or --csv DIR --duration S"
+        )
     clock = ScaledClock(args.speed)
     host = _start_simulator(args, clock)
     for path, device in zip(host.paths, host.session.devices, strict=True):
@@ -198,6 +212,106 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_STREAM_FILES = {
+    "left_insole": (StreamKind.INSOLE, Side.LEFT),
+    "right_insole": (StreamKind.INSOLE, Side.RIGHT),
+    "left_imu": (StreamKind.IMU, Side.LEFT),
+    "right_imu": (StreamKind.IMU, Side.RIGHT),
+}
+
+
+def _progress_printer(enabled: bool) -> Callable[[float], None] | None:
+    if not enabled:
+        return None
+
+    def show(fraction: float) -> None:
+        done = int(fraction * 30)
+        end = "\n" if fraction >= 1.0 else ""
+        print(
+            f"\ranalysing [{'#' * done}{'.' * (30 - done)}] {fraction:5.0%}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Offline analysis of CSV streams (a directory of them, or files named one by one)."""
+    files: dict[str, Path] = {}
+    if args.input is not None:
+        if not args.input.is_dir():
+            raise ConfigurationError(
+                f"{args.input} is not a directory of CSV streams "
+                "(left_insole.csv, right_insole.csv, left_imu.csv, right_imu.csv)"
+            )
+        files = {
+            name: args.input / f"{name}.csv"
+            for name in _STREAM_FILES
+            if (args.input / f"{name}.csv").exists()
+        }
+    for name in _STREAM_FILES:
+        given = getattr(args, name)
+        if given is not None:
+            files[name] = given
+    if not files:
+        raise ConfigurationError(
+            "give CSV streams: a directory, or --left-insole/--right-insole/--left-imu/--right-imu"
+        )
+    mount = Mount.FOOT if args.imu_mount == "foot" else Mount.SHANK
+    layouts = None
+    if args.insole_layout is not None:
+        layout = InsoleLayout.from_json(args.insole_layout)
+        layouts = {Side.LEFT: layout, Side.RIGHT: layout}
+    streams = []
+    for name, path in files.items():
+        kind, side = _STREAM_FILES[name]
+        streams.append(read_csv_stream(path, kind=kind, side=side, mount=mount))
+    duration = max(float(s.t_s[-1] - s.t_s[0]) for s in streams)
+    config = AnalysisConfig(
+        insole_threshold_n=args.threshold,
+        body_mass_kg=args.body_mass,
+        insole_layouts=layouts,
+        treadmill_speed_m_s=None if args.speed_kmh is None else args.speed_kmh / 3.6,
+    )
+    blocks = interleave((s.info, s.blocks()) for s in streams)
+    result = analyze_blocks(
+        [s.info for s in streams],
+        blocks,
+        config=config,
+        progress=_progress_printer(duration > 120.0 and sys.stderr.isatty()),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_steps_csv(result.steps, args.out / "steps.csv")
+    write_summary_json(result.summary, args.out / "summary.json")
+    print(
+        f"{len(result.steps)} steps from {duration:.1f} s of data: "
+        f"{args.out / 'steps.csv'}, {args.out / 'summary.json'}"
+    )
+    return 0
+
+
+def _write_simulated_csv(args: argparse.Namespace) -> None:
+    session = SimulatedSession(_simulation_config(args, start_s=0.0))
+    run = decode_session(session)
+    args.csv.mkdir(parents=True, exist_ok=True)
+    for index, decoder in enumerate(run.decoders):
+        device = session.devices[index].spec
+        name = (
+            f"{device.side.name.lower()}_{'insole' if device.kind == StreamKind.INSOLE else 'imu'}"
+        )
+        for dev in decoder.devices.values():
+            if dev.info is None:
+                continue
+            blocks = run.blocks[dev.info.stream_id]
+            t = np.concatenate([b.t_host_s for b in blocks])
+            values = np.concatenate([b.values for b in blocks])
+            write_csv_stream(args.csv / f"{name}.csv", dev.info, t, values)
+    write_truth_csv(session.truth, args.csv / "truth.csv")
+    print(f"simulated {session.config.duration_s:.0f} s written to {args.csv}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gaitcue",
@@ -222,8 +336,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="serve simulated devices on pseudo-terminals")
     simulate.add_argument("--pty", action="store_true", help="one pseudo-terminal per device")
+    simulate.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the decoded streams as CSV (the analyze format) and "
+        "truth.csv to DIR, as fast as possible",
+    )
     _add_simulation_options(simulate)
     simulate.set_defaults(func=cmd_simulate)
+
+    analyze = sub.add_parser("analyze", help="offline analysis of recorded streams")
+    analyze.add_argument(
+        "input",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="directory holding left_insole.csv, right_insole.csv, "
+        "left_imu.csv, right_imu.csv (any subset)",
+    )
+    for name in _STREAM_FILES:
+        analyze.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, type=Path, default=None, metavar="F"
+        )
+    analyze.add_argument(
+        "--insole-layout",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="cell positions (x, y fractions) and areas; default layout by cell count otherwise",
+    )
+    analyze.add_argument("--imu-mount", choices=("foot", "shank"), default="foot")
+    analyze.add_argument(
+        "--threshold",
+        type=float,
+        default=20.0,
+        metavar="N",
+        help="insole contact threshold in newtons (default 20)",
+    )
+    analyze.add_argument("--body-mass", type=float, default=None, metavar="KG")
+    analyze.add_argument(
+        "--speed-kmh",
+        type=float,
+        default=None,
+        metavar="KMH",
+        help="treadmill speed, for step and stride length",
+    )
+    analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
+    analyze.set_defaults(func=cmd_analyze)
     return parser
 
 

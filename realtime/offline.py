@@ -1,0 +1,124 @@
+"""Offline analysis: whole recorded streams through the same streaming pipeline.
+
+Blocks of every stream are interleaved in time order and fed to ``GaitPipeline`` exactly as
+the live processing thread would feed them, only as fast as the CPU allows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.samples import SampleBlock, StreamInfo
+from realtime.events import Step
+from realtime.metrics import summarise
+from realtime.pipeline import AnalysisConfig, GaitPipeline
+
+STEP_COLUMNS = (
+    "side",
+    "ic_s",
+    "to_s",
+    "gct_ms",
+    "flight_ms",
+    "step_time_ms",
+    "stride_time_ms",
+    "double_support_ms",
+    "gait",
+    "foot_strike",
+    "strike_index",
+    "peak_force_n",
+    "loading_rate_bw_s",
+    "peak_accel_g",
+    "source",
+    "flags",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Steps of a whole recording and its summary (JSON-ready)."""
+
+    steps: list[Step]
+    summary: dict[str, Any]
+
+
+def interleave(streams: Iterable[tuple[StreamInfo, Iterable[SampleBlock]]]) -> list[SampleBlock]:
+    """All blocks of all streams, ordered by the time of their last sample (as they would
+    be available live)."""
+    blocks = [b for _, stream_blocks in streams for b in stream_blocks]
+    blocks.sort(key=lambda b: float(b.t_host_s[-1]))
+    return blocks
+
+
+def analyze_blocks(
+    infos: Iterable[StreamInfo],
+    blocks: list[SampleBlock],
+    *,
+    config: AnalysisConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> AnalysisResult:
+    """Run the pipeline over time-ordered ``blocks`` of the streams ``infos``."""
+    pipeline = GaitPipeline(config=config or AnalysisConfig(), keep_events=False)
+    for info in infos:
+        pipeline.add_stream(info)
+    every = max(1, len(blocks) // 100)
+    for index, block in enumerate(blocks):
+        pipeline.update(block)
+        if progress is not None and index % every == 0:
+            progress(index / len(blocks))
+    pipeline.finish()
+    if progress is not None:
+        progress(1.0)
+    return AnalysisResult(pipeline.steps, summarise(pipeline.steps))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6f}" if abs(value) < 1e4 else f"{value:.3f}"
+    if hasattr(value, "name") and hasattr(value, "value") and not isinstance(value, int):
+        return str(value.value)
+    return str(value)
+
+
+def write_steps_csv(steps: Iterable[Step], path: Path) -> None:
+    """One row per step; empty cells for unavailable values; flags as names joined by '|'."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(STEP_COLUMNS)
+        for step in steps:
+            row = []
+            for column in STEP_COLUMNS:
+                value = getattr(step, column)
+                if column == "side":
+                    row.append(step.side.name.lower())
+                elif column == "flags":
+                    row.append(
+                        "|".join(
+                            f.name.lower()
+                            for f in type(step.flags)
+                            if f and f in step.flags and f.name
+                        )
+                    )
+                else:
+                    row.append(_cell(value))
+            writer.writerow(row)
+
+
+def write_summary_json(summary: dict[str, Any], path: Path) -> None:
+    """The summary as indented JSON (NaN written as null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    path.write_text(json.dumps(clean(summary), indent=2) + "\n", encoding="utf-8")

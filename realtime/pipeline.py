@@ -1,0 +1,154 @@
+"""Streams in, steps and metrics out: the analysis that runs identically live and offline.
+
+``GaitPipeline`` owns one contact detector per stream (insole or IMU, chosen from the
+stream's ``StreamInfo``), the ``StepAssembler`` that fuses their events into steps, and the
+rolling metrics. Feed it ``SampleBlock``s in roughly time order across streams (live: as they
+come out of the ring buffers; offline: interleaved blocks of every stream), then read
+``steps``, ``events`` and ``metrics.snapshot()``.
+
+Every event is logged with the host time at which the pipeline logged it (``logged_s``, from
+the injected clock), which is what the latency benchmark scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from calibration.insole_layout import InsoleLayout
+from firmware_bridge.errors import ConfigurationError
+from firmware_bridge.samples import Mount, SampleBlock, Side, StreamInfo, StreamKind
+from realtime.detectors.imu import ImuContactDetector
+from realtime.detectors.insole import InsoleContactDetector
+from realtime.events import ContactEvent, Step
+from realtime.metrics import RollingMetrics
+from realtime.steps import StepAssembler
+
+STANDARD_GRAVITY_M_S2 = 9.80665
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Settings of the analysis.
+
+    Attributes:
+        insole_threshold_n: contact threshold on the total insole force (N).
+        body_mass_kg: the runner's mass (kg); None to estimate body weight from the insoles.
+        insole_layouts: cell layout per side; None for the default layout of the cell count.
+        window_steps: rolling window of the live metrics (steps).
+        treadmill_speed_m_s: belt speed (m/s) for step and stride length; None if unknown.
+    """
+
+    insole_threshold_n: float = 20.0
+    body_mass_kg: float | None = None
+    insole_layouts: dict[Side, InsoleLayout] | None = None
+    window_steps: int = 20
+    treadmill_speed_m_s: float | None = None
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """A contact event and the host time (s) at which the pipeline logged it."""
+
+    event: ContactEvent
+    logged_s: float
+
+
+Detector = InsoleContactDetector | ImuContactDetector
+
+
+@dataclass
+class GaitPipeline:
+    """Detectors → step assembly → metrics, for any subset of the four streams."""
+
+    config: AnalysisConfig = field(default_factory=AnalysisConfig)
+    clock: Callable[[], float] = time.monotonic
+    keep_events: bool = True
+
+    def __post_init__(self) -> None:
+        self._detectors: dict[str, Detector] = {}
+        self._infos: dict[str, StreamInfo] = {}
+        self._assembler: StepAssembler | None = None
+        self.events: list[LoggedEvent] = []
+        self.steps: list[Step] = []
+        self.metrics = RollingMetrics(window_steps=self.config.window_steps)
+
+    @property
+    def streams(self) -> dict[str, StreamInfo]:
+        return dict(self._infos)
+
+    def add_stream(self, info: StreamInfo) -> None:
+        """Create the detector for a stream (again for the same stream: nothing happens)."""
+        if info.stream_id in self._detectors:
+            return
+        if info.side == Side.UNKNOWN:
+            raise ConfigurationError(
+                f"stream {info.stream_id} does not say which foot it is on; set its side"
+            )
+        body_weight = (
+            None
+            if self.config.body_mass_kg is None
+            else self.config.body_mass_kg * STANDARD_GRAVITY_M_S2
+        )
+        detector: Detector
+        if info.kind == StreamKind.INSOLE:
+            layouts = self.config.insole_layouts or {}
+            layout = layouts.get(info.side) or InsoleLayout.default(info.n_channels)
+            if layout.n_cells != info.n_channels:
+                raise ConfigurationError(
+                    f"the {info.side.name.lower()} insole layout has {layout.n_cells} cells "
+                    f"but stream {info.stream_id} has {info.n_channels}"
+                )
+            detector = InsoleContactDetector(
+                side=info.side,
+                rate_hz=info.rate_hz,
+                layout=layout,
+                threshold_n=self.config.insole_threshold_n,
+                body_weight_n=body_weight,
+            )
+        elif info.kind == StreamKind.IMU:
+            full_scale = info.full_scale[0] if info.full_scale else 16.0
+            detector = ImuContactDetector(
+                side=info.side,
+                rate_hz=info.rate_hz,
+                mount=info.mount,
+                full_scale_g=full_scale,
+            )
+        else:
+            raise ConfigurationError(f"stream {info.stream_id} carries no gait signal")
+        self._detectors[info.stream_id] = detector
+        self._infos[info.stream_id] = info
+        self._assembler = None
+
+    def _ensure_assembler(self) -> StepAssembler:
+        if self._assembler is None:
+            has_insole = {
+                side: any(
+                    i.kind == StreamKind.INSOLE and i.side == side for i in self._infos.values()
+                )
+                for side in (Side.LEFT, Side.RIGHT)
+            }
+            shank = any(
+                i.kind == StreamKind.IMU and i.mount == Mount.SHANK for i in self._infos.values()
+            )
+            self._assembler = StepAssembler(has_insole=has_insole, shank_mount=shank)
+        return self._assembler
+
+    def update(self, block: SampleBlock) -> list[Step]:
+        """Analyse one block; return the steps it completed."""
+        detector = self._detectors.get(block.stream_id)
+        if detector is None:
+            raise ConfigurationError(f"no stream {block.stream_id} was added to the analysis")
+        events = detector.update(block).pop_events()
+        if not events:
+            return []
+        if self.keep_events:
+            now = self.clock()
+            self.events.extend(LoggedEvent(e, now) for e in events)
+        assembler = self._ensure_assembler()
+        steps = assembler.update(events).pop_steps()
+        if steps:
+            self.steps.extend(steps)
+            self.metrics.update(steps)
+        return steps
