@@ -7,6 +7,7 @@ Errors a user can cause (a wrong port, a bad option value) print one line,
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -33,6 +34,8 @@ from realtime.offline import analyze_blocks, interleave, write_steps_csv, write_
 from realtime.pipeline import AnalysisConfig
 
 EXIT_USER_ERROR = 2
+DEFAULT_SIMULATION_S = 4 * 3600.0
+"""How long a simulated session runs when no --duration is given (s)."""
 
 
 def _add_simulation_options(parser: argparse.ArgumentParser) -> None:
@@ -93,16 +96,21 @@ def _add_simulation_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_output_path(path: Path | None) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise ConfigurationError(f"cannot write {path}: the folder {path.parent} does not exist")
+
+
 def _simulation_config(args: argparse.Namespace, start_s: float) -> SimulationConfig:
-    if args.speed <= 0:
-        raise ConfigurationError(f"--speed must be positive, got {args.speed}")
+    if not math.isfinite(args.speed) or args.speed <= 0:
+        raise ConfigurationError(f"--speed must be a positive number, got {args.speed}")
     runner = RunnerConfig(
         cadence_spm=args.cadence,
         gct_ms=args.gct,
         gct_si_pct=args.gct_asymmetry,
         foot_strike=FootStrike(args.strike),
     )
-    duration = args.duration if args.duration is not None else 4 * 3600.0
+    duration = args.duration if args.duration is not None else DEFAULT_SIMULATION_S
     if duration <= 0:
         raise ConfigurationError(f"--duration must be positive, got {args.duration}")
     return SimulationConfig(
@@ -127,7 +135,12 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def _start_simulator(args: argparse.Namespace, clock: ScaledClock) -> PtyDeviceHost:
-    session = SimulatedSession(_simulation_config(args, start_s=clock() + 0.2))
+    _check_output_path(args.truth)
+    # The step plan is drawn before streaming starts (about 0.2 s per simulated hour):
+    # start the devices after that, so that the first packets are not a burst.
+    hours = (args.duration if args.duration is not None else DEFAULT_SIMULATION_S) / 3600.0
+    lead_s = (0.3 + 0.3 * hours) * clock.speed
+    session = SimulatedSession(_simulation_config(args, start_s=clock() + lead_s))
     host = PtyDeviceHost(session, clock)
     host.start()
     return host
@@ -136,7 +149,10 @@ def _start_simulator(args: argparse.Namespace, clock: ScaledClock) -> PtyDeviceH
 def _finish_simulator(host: PtyDeviceHost, truth_path: Path | None, clock: ScaledClock) -> None:
     host.stop()
     if truth_path is not None:
-        write_truth_csv(host.session.truth_until(clock()), truth_path)
+        try:
+            write_truth_csv(host.session.truth_until(clock()), truth_path)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {truth_path}: {exc.strerror or exc}") from None
         print(f"truth written to {truth_path}", file=sys.stderr)
 
 
@@ -192,8 +208,12 @@ def cmd_live(args: argparse.Namespace) -> int:
         raise ConfigurationError("name at least one port: gaitcue live --serial PORT [PORT …]")
     clock = ScaledClock(1.0)
     acquisition = Acquisition(clock=clock)
-    for port in args.serial:
-        acquisition.add_serial(port)
+    try:
+        for port in args.serial:
+            acquisition.add_serial(port)
+    except GaitcueError:
+        acquisition.stop()
+        raise
     _run_live(acquisition, args.duration, clock)
     return 0
 
@@ -304,7 +324,9 @@ def _write_simulated_csv(args: argparse.Namespace) -> None:
         for dev in decoder.devices.values():
             if dev.info is None:
                 continue
-            blocks = run.blocks[dev.info.stream_id]
+            blocks = run.blocks.get(dev.info.stream_id, [])
+            if not blocks:
+                continue
             t = np.concatenate([b.t_host_s for b in blocks])
             values = np.concatenate([b.values for b in blocks])
             write_csv_stream(args.csv / f"{name}.csv", dev.info, t, values)

@@ -67,6 +67,7 @@ def run_terminal_view(
     interactive = out.isatty()
     every = refresh_s if interactive else max(refresh_s, 5.0)
     drawn_lines = 0
+    finished = False
     while True:
         rows = acquisition.device_rows()
         readings = {r.stream_id: latest_reading(acquisition.buffers, r.stream_id) for r in rows}
@@ -79,5 +80,6 @@ def run_terminal_view(
         else:
             out.write(text + "\n\n")
         out.flush()
-        if stop.wait(every):
+        if finished:
             break
+        finished = stop.wait(every)  # one last redraw after the stop

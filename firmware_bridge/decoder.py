@@ -51,21 +51,25 @@ MappingListener = Callable[[str, npt.NDArray[np.float64], npt.NDArray[np.float64
 _SEQ_MODULO = 1 << 16
 _FORGET_AFTER = 4096
 """How many given-up sequence numbers are remembered to tell late packets from duplicates."""
+_SEQ_CARRY_ON = 64
+"""A sequence number at most this far past the newest one continues the same boot."""
 _PENDING_LIMIT = 1000
 """Data packets kept while waiting for a device's first hello (about 10 s at 100 packets/s)."""
 
 
-def stream_id_for(hello: Hello, device_id: int) -> str:
-    """A stable, readable stream name, e.g. ``insole-left-00c0ffee``."""
-    return f"{hello.device_kind.name.lower()}-{hello.side.name.lower()}-{device_id:08x}"
+def stream_id_for(hello: Hello, device_id: int, generation: int = 0) -> str:
+    """A stable, readable stream name, e.g. ``insole-left-00c0ffee``; a device that changes
+    what it streams mid-session gets ``…-00c0ffee.1``, ``.2`` for the new streams."""
+    base = f"{hello.device_kind.name.lower()}-{hello.side.name.lower()}-{device_id:08x}"
+    return base if generation == 0 else f"{base}.{generation}"
 
 
-def stream_info_for(hello: Hello, device_id: int) -> StreamInfo:
+def stream_info_for(hello: Hello, device_id: int, generation: int = 0) -> StreamInfo:
     """The ``StreamInfo`` that a device's hello implies (uncalibrated, nominal scales)."""
     if hello.device_kind == StreamKind.IMU:
         acc, gyr = float(hello.accel_full_scale_g), float(hello.gyro_full_scale_dps)
         return StreamInfo(
-            stream_id=stream_id_for(hello, device_id),
+            stream_id=stream_id_for(hello, device_id, generation),
             device_id=device_id,
             kind=StreamKind.IMU,
             side=hello.side,
@@ -78,7 +82,7 @@ def stream_info_for(hello: Hello, device_id: int) -> StreamInfo:
         )
     n_cells = len(hello.cell_area_cm2)
     return StreamInfo(
-        stream_id=stream_id_for(hello, device_id),
+        stream_id=stream_id_for(hello, device_id, generation),
         device_id=device_id,
         kind=StreamKind.INSOLE,
         side=hello.side,
@@ -174,32 +178,44 @@ class DeviceDecoder:
         self._latency_s = 0.0
         self._last_arrival_s: float | None = None
         self._last_unwrap_s: float | None = None
+        self._last_t_us: int | None = None
+        self._first_seq: tuple[int, int] | None = None
+        self._boot_id: int | None = None
+        self._adopt_boot_id = False
+        self._generation = 0
 
     # ------------------------------------------------------------------ input
     def handle(self, packet: Packet, t_arrival_s: float) -> None:
         """Take one decoded packet of this device that arrived at host time ``t_arrival_s``."""
         self._last_arrival_s = t_arrival_s
+        if packet.status is not None:
+            self._take_status(packet.status)
+        if packet.hello is None and self.hello is None:
+            # Units are unknown until the first hello: keep everything (control packets too,
+            # so that their sequence numbers are accounted) and replay it then.
+            if len(self._pending) >= _PENDING_LIMIT:
+                self._pending.popleft()
+                self.stats.extra["dropped_before_hello"] = (
+                    self.stats.extra.get("dropped_before_hello", 0) + 1
+                )
+            self._pending.append((packet, t_arrival_s))
+            return
+        first = self.hello is None
         if packet.hello is not None:
             self._take_hello(packet.hello)
-        elif packet.status is not None:
-            self._take_status(packet.status)
-        if self.hello is None:
-            if packet.samples is not None:
-                if len(self._pending) >= _PENDING_LIMIT:
-                    self._pending.popleft()
-                    self.stats.extra["dropped_before_hello"] = (
-                        self.stats.extra.get("dropped_before_hello", 0) + 1
-                    )
-                self._pending.append((packet, t_arrival_s))
-            return
+        if first and self._pending:
+            pending, self._pending = self._pending, deque()
+            for queued, queued_arrival_s in pending:
+                self._account(queued, queued_arrival_s)
         self._account(packet, t_arrival_s)
 
     def poll(self, now_s: float) -> None:
         """Give up on missing packets whose hold time has passed (call every few ms)."""
-        if self._held:
+        while self._held:
             oldest = min(h.t_arrival_s for h in self._held.values())
-            if now_s - oldest > self._hold_s:
-                self._release_held()
+            if now_s - oldest <= self._hold_s:
+                break
+            self._release_held()
 
     def status(self) -> DeviceStatus:
         """A snapshot for the device panel."""
@@ -216,36 +232,51 @@ class DeviceDecoder:
 
     # ---------------------------------------------------------- control packets
     def _take_hello(self, hello: Hello) -> None:
-        if self.hello is not None and hello.boot_id != self.hello.boot_id:
-            self._device_restarted()
-        first = self.hello is None
-        if first or hello != self.hello:
+        self._take_boot_id(hello.boot_id)
+        if self.hello is not None and replace(hello, boot_id=0) != replace(self.hello, boot_id=0):
+            # The device now streams something else (another rate, range or cell count):
+            # finish the old stream and start a new one under its own id.
+            self._flush_held()
+            self._generation += 1
+            self._restart_sequence()
+            self.hello = None
+        if self.hello is None:
             self.hello = hello
-            self.info = stream_info_for(hello, self.device_id)
+            self.info = stream_info_for(hello, self.device_id, generation=self._generation)
             self._scales = count_scales(hello)
             self._period_us = 1e6 / hello.rate_hz
             if self._on_stream is not None:
                 self._on_stream(self.info)
-        if first and self._pending:
-            pending, self._pending = self._pending, deque()
-            for packet, t_arrival_s in pending:
-                self._account(packet, t_arrival_s)
+        else:
+            self.hello = hello
 
     def _take_status(self, status: Status) -> None:
         self._battery_pct = None if status.battery_pct == 255 else status.battery_pct
         self._status_flags = status.flags
-        if self.hello is not None and status.boot_id != self.hello.boot_id:
-            self._device_restarted()
-            self.hello = replace(self.hello, boot_id=status.boot_id)
+        if self.hello is not None:
+            self._take_boot_id(status.boot_id)
 
-    def _device_restarted(self) -> None:
+    def _take_boot_id(self, boot_id: int) -> None:
+        """A new boot id means a reboot, unless the timestamps already showed it."""
+        if self._boot_id is not None and boot_id != self._boot_id and not self._adopt_boot_id:
+            self._device_restarted()
+        self._adopt_boot_id = False
+        self._boot_id = boot_id
+
+    def _device_restarted(self, *, seen_in_timestamps: bool = False) -> None:
         """The device rebooted: its clock and sequence counter started again."""
         self._flush_held()
         self.stats.resets += 1
         self._unwrapper.reset()
         self.mapper.restart(keep_drift=True)
+        self._restart_sequence()
+        self._adopt_boot_id = seen_in_timestamps
+
+    def _restart_sequence(self) -> None:
         self._expected = None
         self._top_seq = None
+        self._first_seq = None
+        self._last_t_us = None
         self._given_up.clear()
         self._given_up_order.clear()
         self._next_t_device_us = None
@@ -253,24 +284,54 @@ class DeviceDecoder:
 
     # -------------------------------------------------------------- sequencing
     def _unwrap_seq(self, seq16: int, t_us: int) -> int:
+        """The full sequence number: the nearest one to the prediction from the newest packet.
+
+        After more than a second of device time the prediction uses the packet rate
+        measured since the boot, so even a long outage at a high packet rate is unambiguous.
+        """
         if self._top_seq is None:
             return seq16
         predicted = self._top_seq + 1
-        packet_us = self._period_us * (self.hello.max_samples_per_packet if self.hello else 1)
         elapsed_us = t_us - self._top_t_us
-        if packet_us > 0 and elapsed_us > 60e6:
-            predicted = self._top_seq + round(elapsed_us / packet_us)
+        if elapsed_us > 1e6 and self._first_seq is not None:
+            first_seq, first_t_us = self._first_seq
+            if self._top_seq - first_seq >= 10 and self._top_t_us > first_t_us:
+                packet_us = (self._top_t_us - first_t_us) / (self._top_seq - first_seq)
+                predicted = self._top_seq + round(elapsed_us / packet_us)
         delta = ((seq16 - predicted + _SEQ_MODULO // 2) % _SEQ_MODULO) - _SEQ_MODULO // 2
         return predicted + delta
 
-    def _account(self, packet: Packet, t_arrival_s: float) -> None:
+    def _unwrap_time(self, packet: Packet, t_arrival_s: float) -> int:
+        """Unwrap the device timestamp; restart when it shows a reboot.
+
+        A reboot shows as a jump backwards, as device time running ahead of the host time
+        that passed (a new clock near zero can look like a forward wrap of the old one), or
+        as device time falling behind host time while the sequence number does not carry
+        on (a host that stalled reads the next packet late, but with the next number).
+        """
         elapsed = None if self._last_unwrap_s is None else t_arrival_s - self._last_unwrap_s
         self._last_unwrap_s = t_arrival_s
         t_us = self._unwrapper.unwrap(packet.t_device_us, host_elapsed_s=elapsed)
-        if self._unwrapper.last_reset:
-            self._device_restarted()
+        restarted = self._unwrapper.last_reset
+        if not restarted and elapsed is not None and self._last_t_us is not None:
+            ahead_us = (t_us - self._last_t_us) - elapsed * 1e6
+            tolerance_us = 1e6 + 1e-3 * abs(elapsed) * 1e6
+            carries_on = (
+                self._top_seq is not None
+                and 0 < (packet.seq - self._top_seq) % _SEQ_MODULO <= _SEQ_CARRY_ON
+            )
+            restarted = ahead_us > tolerance_us or (-ahead_us > tolerance_us and not carries_on)
+        if restarted:
+            self._device_restarted(seen_in_timestamps=True)
             t_us = self._unwrapper.unwrap(packet.t_device_us)
-        if packet.samples is not None:
+        self._last_t_us = t_us if self._last_t_us is None else max(self._last_t_us, t_us)
+        return t_us
+
+    def _account(self, packet: Packet, t_arrival_s: float) -> None:
+        t_us = self._unwrap_time(packet, t_arrival_s)
+        if packet.samples is not None and not self._fits_stream(packet):
+            self.stats.extra["mismatched"] = self.stats.extra.get("mismatched", 0) + 1
+        elif packet.samples is not None:
             n = packet.samples.shape[0]
             t_last_s = (t_us + (n - 1) * self._period_us) * 1e-6
             self.mapper.observe(t_last_s, t_arrival_s)
@@ -280,6 +341,8 @@ class DeviceDecoder:
         after_later = self._top_seq is not None and seq < self._top_seq
         if self._top_seq is None or seq > self._top_seq:
             self._top_seq, self._top_t_us = seq, t_us
+        if self._first_seq is None:
+            self._first_seq = (seq, t_us)
         if self._expected is not None and seq < self._expected:
             if seq in self._given_up:
                 self._given_up.discard(seq)
@@ -322,14 +385,21 @@ class DeviceDecoder:
         self.stats.missing += seq - self._expected
         self.stats.lost = self.stats.missing
         self._expected = seq
-        self._gap_pending = True
 
     def _flush_in_order(self) -> None:
         while self._expected is not None and self._expected in self._held:
             held = self._held.pop(self._expected)
             self._expected += 1
-            if held.packet.samples is not None:
+            if held.packet.samples is not None and self._fits_stream(held.packet):
                 self._emit(held.packet.samples, held.t_device_us)
+
+    def _fits_stream(self, packet: Packet) -> bool:
+        """Whether a data packet matches the device's hello (kind and channel count)."""
+        assert packet.samples is not None
+        hello = self.hello
+        return hello is not None and (
+            packet.kind == hello.device_kind and packet.samples.shape[1] == hello.n_channels
+        )
 
     def _flush_held(self) -> None:
         """Emit everything held, in order, accepting the gaps (used before a restart)."""
@@ -427,7 +497,8 @@ class LinkDecoder:
                 hold_s=self._hold_s,
                 on_mapped=self._on_mapped,
             )
-            self.devices[packet.device_id] = device
+            # Copy, then swap: views iterate the dict from another thread.
+            self.devices = {**self.devices, packet.device_id: device}
         device.handle(packet, t_arrival_s)
 
     def poll(self, now_s: float) -> None:

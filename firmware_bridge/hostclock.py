@@ -7,10 +7,13 @@ only meaningful at ``speed == 1``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from firmware_bridge.errors import ConfigurationError
 
 
 class HostClock(Protocol):
@@ -32,8 +35,8 @@ class ScaledClock:
     _origin_s: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        if self.speed <= 0:
-            raise ValueError(f"clock speed must be positive, got {self.speed}")
+        if not math.isfinite(self.speed) or self.speed <= 0:
+            raise ConfigurationError(f"speed must be a positive number, got {self.speed}")
 
     def __call__(self) -> float:
         now = time.monotonic()

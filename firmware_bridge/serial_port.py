@@ -9,6 +9,7 @@ the fault, keeps everything already decoded, and reopens the port with backoff.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import deque
@@ -33,13 +34,27 @@ def open_serial(port: str, *, baudrate: int = 921_600, timeout_s: float = 0.005)
             busy, or is not a serial device.
     """
     try:
-        return serial.Serial(port, baudrate=baudrate, timeout=timeout_s)
+        return serial.Serial(port, baudrate=baudrate, timeout=timeout_s, **_exclusive())
     except (serial.SerialException, OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        if isinstance(exc, serial.SerialException) and exc.args:
-            inner = exc.args[-1] if isinstance(exc.args[-1], str) else str(exc)
-            reason = inner.split(": ", 1)[-1] if inner.startswith("[Errno") else inner
-        raise TransportError(f"cannot open {port}: {reason}") from None
+        raise TransportError(f"cannot open {port}: {_reason(exc)}") from None
+
+
+def _exclusive() -> dict[str, bool]:
+    """Lock the port on POSIX so that two programs cannot split one device's bytes."""
+    return {"exclusive": True} if os.name == "posix" else {}
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for why a port would not open."""
+    errno_value = getattr(exc, "errno", None)
+    if isinstance(errno_value, int) and errno_value:
+        return os.strerror(errno_value)
+    text = str(exc)
+    if "Inappropriate ioctl" in text or "Could not configure port" in text:
+        return "not a serial port"
+    if "exclusively lock" in text or "Resource temporarily unavailable" in text:
+        return "in use by another program"
+    return text.split(": ", 1)[-1] if text.startswith("could not open port") else text
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,8 @@ class SerialReader:
         self.state = "closed"
         self.bytes_read = 0
         self.reconnects = 0
+        self.errors = 0
+        """Exceptions raised while decoding; counted, shown, and never fatal to the thread."""
         self.last_error: str | None = None
         self._read_gaps: deque[float] = deque(maxlen=keep_read_gaps)
 
@@ -137,10 +154,14 @@ class SerialReader:
             now = self._clock()
             self._read_gaps.append(now - last_read)
             last_read = now
-            if data:
-                self.bytes_read += len(data)
-                self.decoder.feed(data, now)
-            self.decoder.poll(now)
+            try:
+                if data:
+                    self.bytes_read += len(data)
+                    self.decoder.feed(data, now)
+                self.decoder.poll(now)
+            except Exception as exc:  # keep reading; the device panel shows the fault
+                self.errors += 1
+                self.last_error = f"{self.port}: {type(exc).__name__}: {exc}"
 
     def _reopen(self) -> bool:
         delay_s = 0.1

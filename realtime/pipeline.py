@@ -123,31 +123,48 @@ class GaitPipeline:
 
     def _ensure_assembler(self) -> StepAssembler:
         if self._assembler is None:
+            kinds = [(i.kind, i.side) for i in self._infos.values()]
             has_insole = {
-                side: any(
-                    i.kind == StreamKind.INSOLE and i.side == side for i in self._infos.values()
-                )
-                for side in (Side.LEFT, Side.RIGHT)
+                side: (StreamKind.INSOLE, side) in kinds for side in (Side.LEFT, Side.RIGHT)
             }
+            has_imu = {side: (StreamKind.IMU, side) in kinds for side in (Side.LEFT, Side.RIGHT)}
             shank = any(
                 i.kind == StreamKind.IMU and i.mount == Mount.SHANK for i in self._infos.values()
             )
-            self._assembler = StepAssembler(has_insole=has_insole, shank_mount=shank)
+            self._assembler = StepAssembler(
+                has_insole=has_insole, has_imu=has_imu, shank_mount=shank
+            )
         return self._assembler
 
     def update(self, block: SampleBlock) -> list[Step]:
-        """Analyse one block; return the steps it completed."""
+        """Analyse one block; return the steps it completed (in completion order)."""
         detector = self._detectors.get(block.stream_id)
         if detector is None:
             raise ConfigurationError(f"no stream {block.stream_id} was added to the analysis")
         events = detector.update(block).pop_events()
-        if not events:
-            return []
-        if self.keep_events:
+        if events and self.keep_events:
             now = self.clock()
             self.events.extend(LoggedEvent(e, now) for e in events)
         assembler = self._ensure_assembler()
-        steps = assembler.update(events).pop_steps()
+        if events:
+            assembler.update(events)
+        if block.n_samples:
+            assembler.advance(now_s=float(block.t_host_s[-1]))
+        return self._collect(assembler)
+
+    def finish(self) -> list[Step]:
+        """End of the recording: release the steps still waiting for a partner event."""
+        if self._assembler is None:
+            return []
+        return self._collect(self._assembler.flush())
+
+    def _collect(self, assembler: StepAssembler) -> list[Step]:
+        steps = assembler.pop_steps()
+        withdrawn = assembler.pop_retracted()
+        if withdrawn:
+            gone = {(s.side, s.ic_s) for s in withdrawn}
+            self.steps = [s for s in self.steps if (s.side, s.ic_s) not in gone]
+            self.metrics.retract(withdrawn)
         if steps:
             self.steps.extend(steps)
             self.metrics.update(steps)

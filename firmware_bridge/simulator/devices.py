@@ -67,6 +67,8 @@ class DeviceSpec:
     hello_every_s: float = 2.0
     status_every_s: float = 1.0
     battery_pct: int = 87
+    first_seq: int = 0
+    """Sequence number of the first packet after each boot (to exercise the 16-bit wrap)."""
 
     @property
     def n_channels(self) -> int:
@@ -90,6 +92,8 @@ class OutPacket:
         kind: what it carries.
         seq: its 16-bit sequence number.
         first_sample_s: true host time of its first sample (s), NaN for control packets.
+        ordinal: packets sent before this one since the boot (the sequence number that
+            never wraps).
     """
 
     ready_s: float
@@ -97,6 +101,7 @@ class OutPacket:
     kind: StreamKind
     seq: int
     first_sample_s: float = float("nan")
+    ordinal: int = 0
 
 
 @dataclass
@@ -106,6 +111,7 @@ class _Boot:
     d0_s: float
     next_sample: int = 0
     seq: int = 0
+    ordinal: int = 0
     next_hello_d_s: float = 0.0
     next_status_d_s: float = 0.0
     sent_hello: bool = False
@@ -176,6 +182,7 @@ class VirtualDevice:
     def _new_boot(self, host_s: float, d0_s: float) -> _Boot:
         boot_id = int(self.rng.integers(1, 0xFFFF))
         return _Boot(
+            seq=self.spec.first_seq & 0xFFFF,
             boot_id=boot_id,
             boot_host_s=host_s,
             d0_s=d0_s,
@@ -203,7 +210,8 @@ class VirtualDevice:
         if k_now > b.next_sample:
             skipped_packets = (k_now - b.next_sample) // spp
             b.next_sample += skipped_packets * spp
-            b.seq += skipped_packets
+            b.seq = (b.seq + skipped_packets) & 0xFFFF
+            b.ordinal += skipped_packets
         b.sent_hello = False
         b.next_hello_d_s = d_now
 
@@ -211,6 +219,11 @@ class VirtualDevice:
     def next_seq(self) -> int:
         """Sequence number of the next packet (16 bits)."""
         return self._boot.seq
+
+    @property
+    def next_ordinal(self) -> int:
+        """Packets sent since the boot (never wraps)."""
+        return self._boot.ordinal
 
     @property
     def boot_id(self) -> int:
@@ -287,10 +300,16 @@ class VirtualDevice:
                     counts[rows],
                     max_packet_bytes=s.max_packet_bytes,
                 )
-                out.append(OutPacket(ready, data, s.kind, b.seq, float(t_samples[i * spp])))
-                b.seq = (b.seq + 1) & 0xFFFF
+                out.append(
+                    OutPacket(ready, data, s.kind, b.seq, float(t_samples[i * spp]), b.ordinal)
+                )
+                self._advance_seq()
             b.next_sample += n_packets * spp
         return out
+
+    def _advance_seq(self) -> None:
+        self._boot.seq = (self._boot.seq + 1) & 0xFFFF
+        self._boot.ordinal += 1
 
     def _control_until(self, d_s: float, ready_s: float) -> list[OutPacket]:
         """Hello and status packets due on the device clock before device time ``d_s``."""
@@ -301,8 +320,8 @@ class VirtualDevice:
             data = encode_hello(
                 s.device_id, b.seq, t_us, self.hello(), max_packet_bytes=s.max_packet_bytes
             )
-            out.append(OutPacket(ready_s, data, StreamKind.HELLO, b.seq))
-            b.seq = (b.seq + 1) & 0xFFFF
+            out.append(OutPacket(ready_s, data, StreamKind.HELLO, b.seq, ordinal=b.ordinal))
+            self._advance_seq()
             b.sent_hello = True
             b.next_hello_d_s = d_s + s.hello_every_s
         if d_s >= b.next_status_d_s:
@@ -310,7 +329,7 @@ class VirtualDevice:
             data = encode_status(
                 s.device_id, b.seq, t_us, status, max_packet_bytes=s.max_packet_bytes
             )
-            out.append(OutPacket(ready_s, data, StreamKind.STATUS, b.seq))
-            b.seq = (b.seq + 1) & 0xFFFF
+            out.append(OutPacket(ready_s, data, StreamKind.STATUS, b.seq, ordinal=b.ordinal))
+            self._advance_seq()
             b.next_status_d_s = d_s + s.status_every_s
         return out

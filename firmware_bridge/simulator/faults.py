@@ -82,23 +82,26 @@ class InjectedFaults:
     disconnects: int = 0
     lost_in_outages: int = 0
     intact: list[tuple[int, int, int]] = field(default_factory=list)
-    """(boot number, seq, n_samples) of every packet delivered intact at least once."""
+    """(boot number, ordinal, n_samples) of every packet delivered intact at least once;
+    the ordinal counts packets since the boot and, unlike the 16-bit seq, never wraps."""
     lost_seqs: list[tuple[int, int]] = field(default_factory=list)
-    """(boot number, seq) of every packet dropped by ``loss``."""
+    """(boot number, ordinal) of every packet dropped by ``loss``."""
     corrupted_seqs: list[tuple[int, int]] = field(default_factory=list)
-    """(boot number, seq) of every packet sent with a flipped bit."""
+    """(boot number, ordinal) of every packet sent with a flipped bit."""
 
     def missing_detectable(self) -> int:
-        """Packets (lost or corrupted) a receiver can know are missing: those followed by an
-        intact packet of the same boot, since nothing marks a loss at the very end of a
-        stream. Sequence numbers are compared as sent (runs under 65536 packets)."""
-        last_intact: dict[int, int] = {}
-        for boot, seq, _ in self.intact:
-            last_intact[boot] = max(last_intact.get(boot, -1), seq)
+        """Packets (lost or corrupted) a receiver can know are missing: those between two
+        intact packets of the same boot. Nothing marks a loss before the first packet a
+        receiver sees, or after the last one."""
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for boot, ordinal, _ in self.intact:
+            first[boot] = min(first.get(boot, ordinal), ordinal)
+            last[boot] = max(last.get(boot, ordinal), ordinal)
         return sum(
             1
-            for boot, seq in self.lost_seqs + self.corrupted_seqs
-            if seq < last_intact.get(boot, -1)
+            for boot, ordinal in self.lost_seqs + self.corrupted_seqs
+            if boot in first and first[boot] < ordinal < last[boot]
         )
 
 
@@ -118,7 +121,7 @@ def apply_faults(
     *,
     boot: int = 0,
 ) -> WireChunk:
-    """Frame ``packets`` (ready time s, packet bytes, seq) and inject the per-packet faults.
+    """Frame ``packets`` (ready time s, packet bytes, ordinal) and inject the per-packet faults.
 
     Returns the frames in wire order with non-decreasing send-ready times (a packet swapped
     behind its successor is sent when both are ready).
@@ -143,13 +146,13 @@ def apply_faults(
     ready: list[float] = []
     latest = -np.inf
     for idx in order:
-        t_ready, data, seq = packets[idx]
+        t_ready, data, ordinal = packets[idx]
         latest = max(latest, t_ready)
         counts.sent += 1
         kind = fault[idx]
         if kind == 0:
             counts.lost += 1
-            counts.lost_seqs.append((boot, seq))
+            counts.lost_seqs.append((boot, ordinal))
             continue
         framed = frame(data)
         if kind == 1:
@@ -159,11 +162,11 @@ def apply_faults(
             frames.append(bytes(damaged))
             ready.append(latest)
             counts.corrupted += 1
-            counts.corrupted_seqs.append((boot, seq))
+            counts.corrupted_seqs.append((boot, ordinal))
             continue
         frames.append(framed)
         ready.append(latest)
-        counts.intact.append((boot, seq, data[12]))
+        counts.intact.append((boot, ordinal, data[12]))
         if kind == 2:
             frames.append(framed)
             ready.append(latest)

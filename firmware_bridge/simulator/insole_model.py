@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import ConvexHull
 
+from calibration.insole_layout import InsoleLayout as StandardLayout
 from firmware_bridge.errors import ConfigurationError
 from firmware_bridge.samples import Side
 from firmware_bridge.simulator.gait import COP_KNOTS_U, StepPlan, step_force_n
@@ -29,36 +30,6 @@ KERNEL_SIGMA_Y: float = 0.30
 _TILT_ITERATIONS = 40
 _TABLE_STEP_X = 0.02  # share table spacing along the foot (fraction of length)
 _TABLE_STEP_Y = 0.05  # and across it (fraction of width)
-
-# (x, y, area_cm2) of the default layouts: heel, midfoot, metatarsal heads, hallux/toes.
-_LAYOUT_8 = (
-    (0.08, 0.35, 6.0),  # medial heel
-    (0.08, 0.65, 6.0),  # lateral heel
-    (0.40, 0.75, 5.0),  # lateral midfoot
-    (0.68, 0.22, 4.0),  # first metatarsal head
-    (0.71, 0.48, 4.0),  # second/third metatarsal heads
-    (0.66, 0.80, 4.0),  # fifth metatarsal head
-    (0.90, 0.25, 4.0),  # hallux
-    (0.88, 0.60, 4.0),  # lesser toes
-)
-_LAYOUT_16 = (
-    (0.06, 0.50, 5.0),  # posterior heel
-    (0.13, 0.33, 5.0),  # medial heel
-    (0.13, 0.67, 5.0),  # lateral heel
-    (0.28, 0.70, 4.0),  # lateral midfoot, rear
-    (0.42, 0.76, 4.0),  # lateral midfoot, front
-    (0.48, 0.52, 4.0),  # central midfoot
-    (0.66, 0.20, 3.0),  # first metatarsal head
-    (0.70, 0.38, 3.0),  # second metatarsal head
-    (0.71, 0.55, 3.0),  # third metatarsal head
-    (0.68, 0.71, 3.0),  # fourth metatarsal head
-    (0.63, 0.86, 3.0),  # fifth metatarsal head
-    (0.88, 0.22, 2.5),  # hallux
-    (0.91, 0.42, 2.5),  # second toe
-    (0.90, 0.57, 2.5),  # third toe
-    (0.87, 0.71, 2.5),  # fourth toe
-    (0.82, 0.84, 2.5),  # fifth toe
-)
 
 
 @dataclass(frozen=True)
@@ -105,14 +76,11 @@ class InsoleLayout:
 
     @classmethod
     def default(cls, n_cells: int) -> InsoleLayout:
-        """A plausible 8- or 16-cell layout covering heel, midfoot, metatarsal heads and toes."""
-        table = {8: _LAYOUT_8, 16: _LAYOUT_16}.get(n_cells)
-        if table is None:
-            raise ConfigurationError(
-                f"The default insole layout has 8 or 16 cells, got n_cells={n_cells!r}."
-            )
-        cells = np.asarray(table, dtype=np.float64)
-        return cls(x=cells[:, 0].copy(), y=cells[:, 1].copy(), area_cm2=cells[:, 2].copy())
+        """The standard 8- or 16-cell layout of ``calibration.insole_layout`` (heel, lateral
+        midfoot, metatarsal heads, hallux and lesser toes), so the simulated insoles and the
+        analysis agree on where each cell sits."""
+        standard = StandardLayout.default(n_cells)
+        return cls(x=standard.x.copy(), y=standard.y.copy(), area_cm2=standard.area_cm2.copy())
 
 
 # ------------------------------------------------------------------ noise-free signals

@@ -95,13 +95,16 @@ class PtyDeviceHost:
                     )
                 )
             items.sort(key=lambda item: item[0])
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(items, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-        self._queue.put(None)
+            self._put(items)
+        self._put(None)
+
+    def _put(self, items: list[tuple[float, int, bytes]] | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(items, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _write(self) -> None:
         while not self._stop.is_set():
@@ -131,4 +134,3 @@ class PtyDeviceHost:
                 raise
         self.stats.bytes_written += written
         self.stats.bytes_dropped += len(payload) - written
-

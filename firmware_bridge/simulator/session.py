@@ -8,6 +8,7 @@ in-process decoder (tests, offline benchmarks) or pseudo-terminals (``gaitcue si
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,7 @@ class SimulationConfig:
         max_clock_ppm: device crystals err uniformly within ±this (ppm).
         faults: link faults, the same spec on every device.
         start_s: host time (s) at which the session starts.
+        first_seq: sequence number of every device's first packet after a boot.
     """
 
     runner: RunnerConfig = field(default_factory=RunnerConfig)
@@ -61,6 +63,7 @@ class SimulationConfig:
     max_clock_ppm: float = 100.0
     faults: FaultSpec = field(default_factory=FaultSpec)
     start_s: float = 0.0
+    first_seq: int = 0
 
     def __post_init__(self) -> None:
         if self.link not in ("serial", "ble"):
@@ -118,7 +121,6 @@ class SimulatedSession:
             np.random.default_rng(root.integers(2**63)),
             t0_s=config.start_s,
         )
-        self.truth: TrueEvents = true_events(self.plan)
         self.timing: SerialTiming | BleTiming = (
             SerialTiming()
             if config.link == "serial"
@@ -164,6 +166,7 @@ class SimulatedSession:
                     "device_id": device_id,
                     "clock_ppm": ppm,
                     "clock_offset_s": offset - config.start_s * (1 + ppm * 1e-6),
+                    "first_seq": config.first_seq,
                 }
             )
             device = VirtualDevice(spec, self.plan, rng, start_s=config.start_s)
@@ -172,6 +175,12 @@ class SimulatedSession:
             link = LinkModel(self.timing, rng, t0_s=config.start_s)
             self._feeds.append(_Feed(device, InjectedFaults(), rng, link, first_outage))
         self._now_s = config.start_s
+
+    @functools.cached_property
+    def truth(self) -> TrueEvents:
+        """The true initial contacts and toe-offs of the whole plan (host s), computed on
+        first use (seconds of work for hours of plan)."""
+        return true_events(self.plan)
 
     @property
     def end_s(self) -> float:
@@ -222,7 +231,7 @@ class SimulatedSession:
             packets = feed.device.produce(segment_end)
             if packets:
                 wire = apply_faults(
-                    [(p.ready_s, p.data, p.seq) for p in packets],
+                    [(p.ready_s, p.data, p.ordinal) for p in packets],
                     faults,
                     feed.rng,
                     feed.injected,
@@ -247,9 +256,9 @@ class SimulatedSession:
             feed.device.reboot(t_s)
             feed.boot += 1
         else:
-            seq_before = feed.device.next_seq
+            before = feed.device.next_ordinal
             feed.device.resume(t_s)
-            feed.injected.lost_in_outages += (feed.device.next_seq - seq_before) & 0xFFFF
+            feed.injected.lost_in_outages += feed.device.next_ordinal - before
         feed.needs_delimiter = True
 
 
