@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from firmware_bridge.samples import SampleBlock, StreamInfo
 from realtime.events import Step
 from realtime.metrics import summarise
@@ -47,10 +49,48 @@ class AnalysisResult:
     summary: dict[str, Any]
 
 
-def interleave(streams: Iterable[tuple[StreamInfo, Iterable[SampleBlock]]]) -> list[SampleBlock]:
-    """All blocks of all streams, ordered by the time of their last sample (as they would
-    be available live)."""
-    blocks = [b for _, stream_blocks in streams for b in stream_blocks]
+def coalesce(blocks: Iterable[SampleBlock], *, min_s: float = 0.25) -> list[SampleBlock]:
+    """Join consecutive blocks of one stream into blocks of at least ``min_s`` seconds,
+    never across a gap mark. The detectors give the same events for any block sizes; larger
+    blocks only cost less Python per sample."""
+    out: list[SampleBlock] = []
+    pending: list[SampleBlock] = []
+
+    def close() -> None:
+        if not pending:
+            return
+        first = pending[0]
+        if len(pending) == 1:
+            out.append(first)
+        else:
+            out.append(
+                SampleBlock(
+                    first.stream_id,
+                    np.concatenate([b.t_host_s for b in pending]),
+                    np.concatenate([b.values for b in pending]),
+                    gap_before_s=first.gap_before_s,
+                )
+            )
+        pending.clear()
+
+    for block in blocks:
+        if block.n_samples == 0:
+            continue
+        if pending and block.gap_before_s > 0:
+            close()
+        pending.append(block)
+        if float(block.t_host_s[-1] - pending[0].t_host_s[0]) >= min_s:
+            close()
+    close()
+    return out
+
+
+def interleave(
+    streams: Iterable[tuple[StreamInfo, Iterable[SampleBlock]]], *, min_block_s: float = 0.25
+) -> list[SampleBlock]:
+    """All blocks of all streams (joined to ``min_block_s``), ordered by the time of their
+    last sample, as they would be available live."""
+    blocks = [b for _, stream_blocks in streams for b in coalesce(stream_blocks, min_s=min_block_s)]
     blocks.sort(key=lambda b: float(b.t_host_s[-1]))
     return blocks
 
