@@ -50,7 +50,7 @@ class CsvStream:
     t_s: npt.NDArray[np.float64]
     values: npt.NDArray[np.float32]
 
-    def blocks(self, block_s: float = 1.0) -> Iterator[SampleBlock]:
+    def blocks(self, block_s: float = 0.25) -> Iterator[SampleBlock]:
         """The stream as consecutive blocks of about ``block_s`` seconds, gaps marked."""
         period = 1.0 / self.info.rate_hz
         dt = np.diff(self.t_s)
@@ -105,7 +105,7 @@ def read_csv_stream(
         table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     except ValueError as exc:
         match = _ROW_RE.search(str(exc))
-        line = int(match.group(1)) + 1 if match else None
+        line = int(match.group(1)) + 2 if match else None  # 0-based data row after header
         problem = str(exc).split(" at row")[0].rstrip(".")
         raise _fail(path, line, problem) from None
     if table.shape[0] < 2:

@@ -110,6 +110,7 @@ class GaitPipeline:
                 layout=layout,
                 threshold_n=self.config.insole_threshold_n,
                 body_weight_n=body_weight,
+                near_gap_min_ms=NEAR_GAP_MIN_MS,
             )
         elif info.kind == StreamKind.IMU:
             full_scale = info.full_scale[0] if info.full_scale else 16.0
@@ -153,7 +154,9 @@ class GaitPipeline:
         if events:
             assembler.update(events)
         if block.n_samples:
-            assembler.advance(now_s=float(block.t_host_s[-1]))
+            assembler.advance(
+                now_s=float(block.t_host_s[-1]), side=self._infos[block.stream_id].side
+            )
         return self._collect(assembler)
 
     def finish(self) -> list[Step]:

@@ -195,6 +195,11 @@ class StepAssembler:
             timed by it get ``LOW_CONFIDENCE`` (shank GCT agrees with force plates only to
             about ±100 ms; prefer a foot mount).
         max_hold_s: longest wait (s of newer data) of an insole step for its IMU partner.
+        max_side_lag_s: longest wait (s of newer data) for the other side's streams to catch
+            up with a step's IC, so that its step time and flight see the contralateral IC
+            and TO before it (streams of the two feet reach the analysis with different
+            delays: BLE stalls, offline blocks). A side that stays silent longer is a gap.
+            The wait applies once a side's progress is reported with ``advance(side=...)``.
         max_step_s: a step time above this (s) is a gap, not a step (NaN, ``NEAR_GAP``);
             strides above twice this likewise.
         history_s: how long (s) finished contacts are kept for pairing and retractions.
@@ -217,6 +222,7 @@ class StepAssembler:
         has_imu: bool | Mapping[Side, bool] | None = None,
         shank_mount: bool | Mapping[Side, bool] = False,
         max_hold_s: float = 0.15,
+        max_side_lag_s: float = 0.5,
         max_step_s: float = 1.5,
         history_s: float = 5.0,
     ) -> None:
@@ -242,6 +248,7 @@ class StepAssembler:
         self.has_imu = has_imu
         self.shank_mount = shank_mount
         self.max_hold_s = max_hold_s
+        self.max_side_lag_s = max_side_lag_s
         self.max_step_s = max_step_s
         self.history_s = history_s
 
@@ -260,6 +267,8 @@ class StepAssembler:
         self._line_c: dict[Side, list[_Contact]] = {side: [] for side in _SIDES}
         self._first_ic_s: dict[Side, float] = {side: math.inf for side in _SIDES}
         self._imu_progress_s: dict[Side, float] = {side: -math.inf for side in _SIDES}
+        self._side_progress_s: dict[Side, float] = {side: -math.inf for side in _SIDES}
+        self._side_seen: dict[Side, bool] = {side: False for side in _SIDES}
         self._held: list[_Contact] = []
         self._out: list[Step] = []
         self._withdrawn_out: list[Step] = []
@@ -276,11 +285,15 @@ class StepAssembler:
             self._sweep()
         return self
 
-    def advance(self, *, now_s: float) -> Self:
-        """Declare that every detector has processed its data up to host time ``now_s`` (s):
-        releases held steps whose IMU partner did not come within ``max_hold_s``."""
+    def advance(self, *, now_s: float, side: Side | None = None) -> Self:
+        """Declare that the detectors (of ``side`` only, when given) have processed their data
+        up to host time ``now_s`` (s): releases held steps whose IMU partner did not come
+        within ``max_hold_s`` or whose other side has caught up."""
         if now_s > self._watermark_s:
             self._watermark_s = now_s
+        if side is not None and side in self._side_progress_s:
+            self._side_seen[side] = True
+            self._side_progress_s[side] = max(self._side_progress_s[side], now_s)
         self._sweep()
         return self
 
@@ -364,6 +377,10 @@ class StepAssembler:
     def _process(self, event: ContactEvent) -> None:
         if event.detected_s > self._watermark_s:
             self._watermark_s = event.detected_s
+        if event.side in self._side_progress_s:
+            self._side_progress_s[event.side] = max(
+                self._side_progress_s[event.side], event.detected_s
+            )
         if not self._accepts(event):
             self._counts["ignored_events"] += 1
             return
@@ -519,6 +536,13 @@ class StepAssembler:
         side = contact.ic.side
         to = contact.to
         assert to is not None
+        contra = _other(side)
+        if (
+            self._side_expected(contra)
+            and self._side_progress_s[contra] < contact.t_s
+            and self._watermark_s < to.detected_s + self.max_side_lag_s
+        ):
+            return False  # the other foot's streams have not reached this IC yet
         if contact.ic.source is not EventSource.INSOLE or not self._side_has_imu(side):
             return True
         partner = contact.partner
@@ -527,6 +551,11 @@ class StepAssembler:
         if self._imu_progress_s[side] > to.t_s + self.fuse_window_s:
             return True
         return self._watermark_s >= to.detected_s + self.max_hold_s
+
+    def _side_expected(self, side: Side) -> bool:
+        """Whether ``side``'s progress is reported through ``advance(side=...)``: only then
+        can a step wait for the other foot's streams to catch up."""
+        return self._side_seen[side]
 
     def _emit(self, contact: _Contact) -> None:
         side = contact.ic.side

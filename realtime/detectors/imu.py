@@ -94,6 +94,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 STANDARD_GRAVITY_M_S2 = 9.80665
+_DEG_TO_RAD = math.pi / 180.0
 _STILL_HALF_S = 0.004
 """Half width (s) of the mid-stance window averaged for the zero-velocity reference."""
 _MAX_PEAK_GAP_S = 0.020
@@ -192,7 +193,8 @@ class _Samples:
     """Recent samples in preallocated arrays, addressed by a global sample index.
 
     Rows ``0 .. n`` hold samples ``first .. first + n``. ``gap_s[i]`` is the missing time
-    (s) just before sample i (0 when contiguous). Appending compacts the arrays in place
+    (s) just before sample i (0 when contiguous); ``clip[i]`` says whether a channel of
+    sample i was near its full scale. Appending compacts the arrays in place
     (dropping rows before ``keep_from``) or grows them, so a write is amortised O(1) per
     sample whatever the block size.
     """
@@ -203,6 +205,7 @@ class _Samples:
         self.gyr = np.empty((capacity, 3))
         self.gyf = np.empty(capacity)
         self.gap_s = np.zeros(capacity)
+        self.clip = np.zeros(capacity, dtype=np.bool_)
         self.first = 0
         self.n = 0
         self.keep_from = 0
@@ -218,6 +221,7 @@ class _Samples:
         acc: FloatArray,
         gyr: FloatArray,
         gyf: FloatArray,
+        clip: BoolArray,
         gap_before_s: float,
     ) -> None:
         m = t.shape[0]
@@ -228,6 +232,7 @@ class _Samples:
         self.acc[rows] = acc
         self.gyr[rows] = gyr
         self.gyf[rows] = gyf
+        self.clip[rows] = clip
         self.gap_s[rows] = 0.0
         self.gap_s[self.n] = gap_before_s
         self.n += m
@@ -238,18 +243,13 @@ class _Samples:
         capacity = self.t.shape[0]
         if keep + m > capacity:
             capacity = max(2 * capacity, keep + m)
-            for name in ("t", "gyf", "gap_s"):
+            for name in ("t", "gyf", "gap_s", "clip", "acc", "gyr"):
                 old = getattr(self, name)
-                new = np.zeros(capacity)
-                new[:keep] = old[drop : self.n]
-                setattr(self, name, new)
-            for name in ("acc", "gyr"):
-                old = getattr(self, name)
-                new = np.zeros((capacity, 3))
+                new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
                 new[:keep] = old[drop : self.n]
                 setattr(self, name, new)
         elif drop:
-            for arr in (self.t, self.gyf, self.gap_s, self.acc, self.gyr):
+            for arr in (self.t, self.gyf, self.gap_s, self.clip, self.acc, self.gyr):
                 arr[:keep] = arr[drop : self.n]
         self.first += drop
         self.n = keep
@@ -259,7 +259,7 @@ def _first(mask: BoolArray) -> int:
     """Index of the first True in ``mask``, or -1."""
     if mask.size == 0:
         return -1
-    i = int(np.argmax(mask))
+    i = int(mask.argmax())
     return i if mask[i] else -1
 
 
@@ -271,6 +271,29 @@ def _parabola(y_prev: float, y_mid: float, y_next: float) -> tuple[float, float]
         return 0.0, y_mid
     delta = min(max(0.5 * (y_prev - y_next) / curvature, -0.5), 0.5)
     return delta, y_mid - 0.25 * (y_prev - y_next) * delta
+
+
+def _quadratic_fit(x: FloatArray, y: FloatArray) -> tuple[float, float]:
+    """Least-squares ``y ≈ c0 + c1·x + c2·x²``: returns ``(c2, c1)`` (normal equations on
+    centred x, solved by Cramer's rule; needs at least three distinct x)."""
+    xm = float(x.mean())
+    u = x - xm
+    u2 = u * u
+    ym = float(y.mean())
+    s2 = float(u2.sum())
+    s3 = float((u2 * u).sum())
+    s4 = float((u2 * u2).sum())
+    n = float(x.size)
+    sy1 = float((u * y).sum())
+    sy2 = float((u2 * y).sum()) - s2 * ym
+    # Unknowns (c1', c2) for y - ym ≈ c1'·u + c2·(u² - s2/n).
+    a11, a12, a22 = s2, s3, s4 - s2 * s2 / n
+    det = a11 * a22 - a12 * a12
+    if det == 0.0:
+        return 0.0, 0.0
+    c2 = (a11 * sy2 - a12 * sy1) / det
+    c1u = (sy1 * a22 - a12 * sy2) / det
+    return c2, c1u - 2.0 * c2 * xm
 
 
 def _check_number(name: str, value: object, *, low: float, high: float = math.inf) -> float:
@@ -465,8 +488,15 @@ class ImuContactDetector:
         self.n_events_ = 0
         self.n_samples_ = 0
         self._dt_s = 1.0 / self.rate_hz
+        self._clip_levels = self.clip_fraction * np.repeat(
+            [self.full_scale_g, self.full_scale_dps], 3
+        )
         self._n_spike = max(1, round(self._spike_window() * self.rate_hz))
         self._n_fit = max(1, round(self.peak_fit_s * self.rate_hz))
+        k = np.arange(-self._n_fit, self._n_fit + 1, dtype=np.float64)
+        centred = k * k - float((k * k).mean())
+        self._fit_w1 = k / float((k * k).sum())  # slope per sample
+        self._fit_w2 = centred / float((centred * centred).sum())  # curvature per sample²
         self._n_wide = max(self._n_fit, round(_WIDE_FIT_S * self.rate_hz))
         self._n_still = max(1, round(_STILL_HALF_S * self.rate_hz))
 
@@ -517,7 +547,9 @@ class ImuContactDetector:
         buf = self._buf
         if gap > self.restart_gap_s and buf.n > 0:
             self._before_long_gap(gap)
-        buf.append(t, v[:, 0:3], v[:, 3:6], gyf, gap)
+        near_full = np.abs(v) >= self._clip_levels
+        clip: BoolArray = np.asarray(near_full.any(axis=1), dtype=np.bool_)
+        buf.append(t, v[:, 0:3], v[:, 3:6], gyf, clip, gap)
         self.n_samples_ += block.n_samples
         self._run()
         buf.keep_from = self._keep_from()
@@ -583,6 +615,8 @@ class ImuContactDetector:
         """First global index in [lo, hi) with time past ``since_t_s + limit_s``, or -1."""
         assert self._buf is not None
         b = self._buf
+        if hi <= lo or not b.t[hi - 1 - b.first] > since_t_s + limit_s:
+            return -1
         k = _first(b.t[lo - b.first : hi - b.first] > since_t_s + limit_s)
         return -1 if k < 0 else lo + k
 
@@ -945,7 +979,7 @@ class ImuContactDetector:
                 return False
         # A swing before any push-off peak: the IC was not one (raw rate: the low-passed one
         # still lags behind a decayed mid- or forefoot IC feature).
-        swing = _first(gy < -self.swing_threshold_dps)
+        swing = _first((gy if k < 0 else gy[:k]) < -self.swing_threshold_dps)
         limit = self._timeout_index(c.t_s, self.max_contact_s, lo, end)
         if k < 0 or (0 <= swing < k) or (0 <= limit < lo + k):
             if swing >= 0 and (k < 0 or swing < k) and (limit < 0 or lo + swing <= limit):
@@ -1009,12 +1043,7 @@ class ImuContactDetector:
         if near_gap:
             flags |= StepFlag.NEAR_GAP
         flags |= self._settling(t_to)
-        acc = b.acc[i_lo:i_hi]
-        gyr = b.gyr[i_lo:i_hi]
-        if bool(
-            np.any(np.abs(acc) >= self.clip_fraction * self.full_scale_g)
-            or np.any(np.abs(gyr) >= self.clip_fraction * self.full_scale_dps)
-        ):
+        if b.clip[i_lo:i_hi].any():
             flags |= StepFlag.CLIPPED
         peak_g = self._peak_accel(i_lo, i_hi)
         self._events.append(
@@ -1046,17 +1075,25 @@ class ImuContactDetector:
         touching = bool(b.gap_s[i] > 0.0 or after > 0.0)
         n = self._n_wide if touching else self._n_fit
         lo, hi = max(i - n, 0), min(i + n + 1, b.n)
+        if not touching and hi - lo == 2 * n + 1 and not b.gap_s[lo + 1 : hi].any():
+            # Equally spaced, complete window: precomputed least-squares weights.
+            y_win = b.gyr[lo:hi, 1]
+            slope = float(self._fit_w1 @ y_win)
+            curvature = float(self._fit_w2 @ y_win)
+            if curvature >= 0.0:
+                return float(b.t[i])
+            vertex = min(max(-slope / (2.0 * curvature), -float(n)), float(n))
+            spacing = float(b.t[hi - 1] - b.t[lo]) / (2 * n)
+            return float(b.t[i]) + vertex * spacing
         t = b.t[lo:hi]
         y = b.gyr[lo:hi, 1]
         x = (t - b.t[i]) * 1e3
         if x.size < 3:
             return float(b.t[i])
-        design = np.column_stack([np.ones_like(x), x, x * x])
-        coef = np.linalg.lstsq(design, y, rcond=None)[0]
-        if coef[2] >= 0.0:
+        curvature, slope = _quadratic_fit(x, y)
+        if curvature >= 0.0:
             return float(b.t[i])
-        vertex_ms = -coef[1] / (2.0 * coef[2])
-        vertex_ms = min(max(vertex_ms, float(x[0])), float(x[-1]))
+        vertex_ms = min(max(-slope / (2.0 * curvature), float(x[0])), float(x[-1]))
         return float(b.t[i] + 1e-3 * vertex_ms)
 
     def _peak_accel(self, i_lo: int, i_hi: int) -> float:
@@ -1067,7 +1104,7 @@ class ImuContactDetector:
         az = b.acc[i_lo:i_hi, 2]
         if az.size == 0:
             return math.nan
-        m = int(np.argmax(az))
+        m = int(az.argmax())
         peak = float(az[m])
         i = i_lo + m
         clipped = peak >= self.clip_fraction * self.full_scale_g
@@ -1086,25 +1123,34 @@ class ImuContactDetector:
         s0, s1 = r - self._n_still, r + self._n_still + 1
         if s0 < b.first or q <= s1 or q >= b.end:
             return
-        if np.any(b.gap_s[s0 - b.first + 1 : q - b.first + 1] > 0.0):
+        if b.gap_s[s0 - b.first + 1 : q - b.first + 1].any():
             return  # never integrate across missing data
-        still_acc = b.acc[s0 - b.first : s1 - b.first].mean(axis=0)
-        still_gy = float(b.gyr[s0 - b.first : s1 - b.first, 1].mean())
-        theta0 = math.atan2(-float(still_acc[0]), float(still_acc[2]))
+        still = slice(s0 - b.first, s1 - b.first)
+        n_still = s1 - s0
+        still_gy_dps = float(b.gyr[still, 1].sum()) / n_still
+        theta0 = math.atan2(-float(b.acc[still, 0].sum()), float(b.acc[still, 2].sum()))
         rows = slice(r - b.first, q - b.first + 1)
-        t = b.t[rows]
-        dt = np.diff(t)
-        rate = np.deg2rad(b.gyr[rows, 1] - still_gy)
-        theta = theta0 + np.concatenate(([0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * dt)))
-        ax, az = b.acc[rows, 0], b.acc[rows, 2]
-        forward = ax * np.cos(theta) + az * np.sin(theta)
-        velocity = np.cumsum(0.5 * (forward[1:] + forward[:-1]) * dt) * STANDARD_GRAVITY_M_S2
+        dt = np.diff(b.t[rows])
+        # Pitch (rad) by trapezoidal integration of the bias-corrected pitch rate.
+        gy = b.gyr[rows, 1]
+        step = (0.5 * _DEG_TO_RAD) * (gy[1:] + gy[:-1] - 2.0 * still_gy_dps) * dt
+        theta = np.empty(gy.size)
+        theta[0] = theta0
+        np.cumsum(step, out=theta[1:])
+        theta[1:] += theta0
+        # Forward (sagittal, horizontal) acceleration (g), then velocity (g·s).
+        forward = b.acc[rows, 0] * np.cos(theta) + b.acc[rows, 2] * np.sin(theta)
+        velocity = np.cumsum((forward[1:] + forward[:-1]) * dt)
         if velocity.size == 0:
             return
-        speed = float(velocity.max()) / self.swing_speed_ratio
+        peak_m_s = 0.5 * STANDARD_GRAVITY_M_S2 * float(velocity.max())
+        speed = peak_m_s / self.swing_speed_ratio
         if 0.3 <= speed <= 12.0:
             self._speeds.append(speed)
-            self.speed_m_s_ = float(np.median(np.asarray(self._speeds)))
+            ordered = sorted(self._speeds)
+            mid = len(ordered) // 2
+            median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+            self.speed_m_s_ = median
             self.speed_measured_ = True
 
     def _speed(self) -> float:
