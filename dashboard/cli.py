@@ -31,7 +31,8 @@ from firmware_bridge.simulator.pty_host import PtyDeviceHost
 from firmware_bridge.simulator.session import SimulatedSession, SimulationConfig
 from firmware_bridge.simulator.truth import write_truth_csv
 from realtime.offline import analyze_blocks, interleave, write_steps_csv, write_summary_json
-from realtime.pipeline import AnalysisConfig
+from realtime.pipeline import AnalysisConfig, GaitPipeline
+from realtime.processing import ProcessingThread
 
 EXIT_USER_ERROR = 2
 DEFAULT_SIMULATION_S = 4 * 3600.0
@@ -195,10 +196,13 @@ def _run_live(acquisition: Acquisition, duration_s: float | None, clock: ScaledC
             stop.set()
 
         threading.Thread(target=stop_at_end, daemon=True).start()
+    processing = ProcessingThread(acquisition.buffers, GaitPipeline(clock=clock))
     acquisition.start()
+    processing.start()
     try:
-        run_terminal_view(acquisition, stop=stop)
+        run_terminal_view(acquisition, stop=stop, processing=processing)
     finally:
+        processing.stop()
         acquisition.stop()
 
 

@@ -7,6 +7,7 @@ new block every few seconds instead, so logs stay readable.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections.abc import Callable
@@ -15,7 +16,8 @@ from typing import TextIO
 import numpy as np
 
 from dashboard.acquisition import Acquisition, DeviceRow
-from firmware_bridge.samples import StreamKind
+from firmware_bridge.samples import Side, StreamKind
+from realtime.processing import AnalysisView, ProcessingThread
 from realtime.streams import StreamBuffers
 
 _HEADER = (
@@ -55,10 +57,71 @@ def render_rows(rows: list[DeviceRow], readings: dict[str, str], *, title: str =
     return "\n".join(lines)
 
 
+STALE_STEP_S = 2.0
+"""A side with no valid step for this long shows its numbers as "—"."""
+
+
+def _num(value: float, fmt: str, fresh: bool) -> str:
+    return format(value, fmt) if fresh and math.isfinite(value) else "—"
+
+
+def balance_band(longer_side_pct: float) -> str:
+    """GCT balance band as running watches show it: green ≤ 50.7 % on the longer side,
+    orange to 52.2 %, red above."""
+    if not math.isfinite(longer_side_pct):
+        return ""
+    if longer_side_pct <= 50.7:
+        return "green"
+    return "orange" if longer_side_pct <= 52.2 else "red"
+
+
+def render_gait(view: AnalysisView, now_s: float) -> str:
+    """The live gait numbers as text; a side without a step for 2 s shows "—"."""
+    m = view.metrics
+    fresh = {
+        side: now_s - view.last_step_s.get(side.name.lower(), -math.inf) <= STALE_STEP_S
+        for side in (Side.LEFT, Side.RIGHT)
+    }
+    both = all(fresh.values())
+    any_fresh = any(fresh.values())
+
+    def strike(side: Side) -> str:
+        shares = m.side(side).foot_strike_pct
+        if not fresh[side] or not shares:
+            return "—"
+        cls, pct = max(shares.items(), key=lambda kv: kv[1])
+        return f"{cls.value} {pct:.0f}%"
+
+    balance = (
+        f"L {m.gct_balance_left_pct:.1f}% / R {m.gct_balance_right_pct:.1f}% "
+        f"({balance_band(max(m.gct_balance_left_pct, m.gct_balance_right_pct))})"
+        if both and math.isfinite(m.gct_balance_left_pct)
+        else "—"
+    )
+    left, right = m.left, m.right
+    flagged = "" if not m.n_steps else f", {m.flagged_pct:.0f}% flagged"
+    return "\n".join(
+        [
+            f"cadence {_num(m.cadence_spm, '.1f', any_fresh)} spm   "
+            f"GCT L {_num(left.gct_ms_mean, '.0f', fresh[Side.LEFT])} ms  "
+            f"R {_num(right.gct_ms_mean, '.0f', fresh[Side.RIGHT])} ms   balance {balance}   "
+            f"flight L {_num(left.flight_ms_mean, '.0f', fresh[Side.LEFT])} "
+            f"R {_num(right.flight_ms_mean, '.0f', fresh[Side.RIGHT])} ms",
+            f"foot strike L {strike(Side.LEFT)}  R {strike(Side.RIGHT)}   "
+            f"peak force L {_num(left.peak_force_n_mean, '.0f', fresh[Side.LEFT])} "
+            f"R {_num(right.peak_force_n_mean, '.0f', fresh[Side.RIGHT])} N   "
+            f"peak accel L {_num(left.peak_accel_g_mean, '.1f', fresh[Side.LEFT])} "
+            f"R {_num(right.peak_accel_g_mean, '.1f', fresh[Side.RIGHT])} g   "
+            f"steps {view.n_steps}{flagged}",
+        ]
+    )
+
+
 def run_terminal_view(
     acquisition: Acquisition,
     *,
     stop: threading.Event,
+    processing: ProcessingThread | None = None,
     refresh_s: float = 0.5,
     out: TextIO = sys.stdout,
     title: Callable[[], str] = lambda: "gaitcue live — Ctrl-C to stop",
@@ -72,6 +135,8 @@ def run_terminal_view(
         rows = acquisition.device_rows()
         readings = {r.stream_id: latest_reading(acquisition.buffers, r.stream_id) for r in rows}
         text = render_rows(rows, readings, title=title())
+        if processing is not None:
+            text += "\n\n" + render_gait(processing.view(), acquisition.clock())
         if interactive:
             if drawn_lines:
                 out.write(f"\x1b[{drawn_lines}F")
