@@ -50,7 +50,7 @@ class CsvStream:
     t_s: npt.NDArray[np.float64]
     values: npt.NDArray[np.float32]
 
-    def blocks(self, block_s: float = 0.25) -> Iterator[SampleBlock]:
+    def blocks(self, block_s: float = 1.0) -> Iterator[SampleBlock]:
         """The stream as consecutive blocks of about ``block_s`` seconds, gaps marked."""
         period = 1.0 / self.info.rate_hz
         dt = np.diff(self.t_s)

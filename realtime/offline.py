@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,15 @@ def coalesce(blocks: Iterable[SampleBlock], *, min_s: float = 0.25) -> list[Samp
     return out
 
 
+OFFLINE_BLOCK_S = 2.0
+"""Offline blocks are joined to about this length (s): the events do not depend on it, and
+larger blocks spend less time per sample in Python."""
+
+
 def interleave(
-    streams: Iterable[tuple[StreamInfo, Iterable[SampleBlock]]], *, min_block_s: float = 0.25
+    streams: Iterable[tuple[StreamInfo, Iterable[SampleBlock]]],
+    *,
+    min_block_s: float = OFFLINE_BLOCK_S,
 ) -> list[SampleBlock]:
     """All blocks of all streams (joined to ``min_block_s``), ordered by the time of their
     last sample, as they would be available live."""
@@ -103,7 +110,10 @@ def analyze_blocks(
     progress: Callable[[float], None] | None = None,
 ) -> AnalysisResult:
     """Run the pipeline over time-ordered ``blocks`` of the streams ``infos``."""
-    pipeline = GaitPipeline(config=config or AnalysisConfig(), keep_events=False)
+    config = config or AnalysisConfig()
+    if config.max_side_lag_s < 2 * OFFLINE_BLOCK_S:
+        config = replace(config, max_side_lag_s=2 * OFFLINE_BLOCK_S)
+    pipeline = GaitPipeline(config=config, keep_events=False)
     for info in infos:
         pipeline.add_stream(info)
     every = max(1, len(blocks) // 100)

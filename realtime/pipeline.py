@@ -42,6 +42,8 @@ class AnalysisConfig:
         insole_layouts: cell layout per side; None for the default layout of the cell count.
         window_steps: rolling window of the live metrics (steps).
         treadmill_speed_m_s: belt speed (m/s) for step and stride length; None if unknown.
+        max_side_lag_s: how long (s of data) a step may wait for the other foot's streams to
+            catch up (live: BLE stalls; offline: the block length).
     """
 
     insole_threshold_n: float = 20.0
@@ -49,6 +51,7 @@ class AnalysisConfig:
     insole_layouts: dict[Side, InsoleLayout] | None = None
     window_steps: int = 20
     treadmill_speed_m_s: float | None = None
+    max_side_lag_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ class GaitPipeline:
                 i.kind == StreamKind.IMU and i.mount == Mount.SHANK for i in self._infos.values()
             )
             self._assembler = StepAssembler(
-                has_insole=has_insole, has_imu=has_imu, shank_mount=shank
+                has_insole=has_insole,
+                has_imu=has_imu,
+                shank_mount=shank,
+                max_side_lag_s=self.config.max_side_lag_s,
             )
         return self._assembler
 

@@ -580,6 +580,9 @@ class ImuContactDetector:
         self._resync(first_new)
 
     def _run(self) -> None:
+        assert self._buf is not None
+        if self._cursor < self._buf.first:
+            self._resync(self._buf.first)  # only if a state outlived the kept history
         progressed = True
         while progressed:
             if self._phase == _Phase.SEEK_IC:
@@ -637,8 +640,10 @@ class ImuContactDetector:
         run = np.maximum.accumulate(y)
         k = _first(y <= 0.5 * run)
         if k < 0:
-            self._cursor = lo  # wait for the swing to pass its minimum
-            return False
+            if limit >= 0:
+                self._resync(limit)
+                return True
+            return False  # wait for the swing to pass its minimum
         m = int(np.argmax(y[: k + 1]))
         self._phase = _Phase.SEEK_SWING_END
         self._cursor = lo + w + m
@@ -651,6 +656,10 @@ class ImuContactDetector:
         gy = b.gyr[lo - b.first : end - b.first, 1]
         q = _first(gy >= -self.swing_end_dps)
         if q < 0:
+            limit = self._timeout_index(float(b.t[lo - b.first]), self.max_stride_s, lo, end)
+            if limit >= 0:
+                self._resync(limit)
+                return True
             return False
         q += lo
         if self.mount == Mount.FOOT and self._stance is not None:
@@ -719,6 +728,11 @@ class ImuContactDetector:
         if k < 0 and flush:
             k = y.size - 1
         if k < 0:
+            stuck = self._timeout_index(t_on, self.max_contact_s, on, end)
+            if stuck >= 0:  # a pulse that never recedes is no IC: pass over it
+                self._skip = True
+                self._cursor = stuck
+                return True
             return False
         j = int(np.argmax(y[: k + 1]))
         e = on + j  # global index of the pitch-rate extremum
@@ -760,6 +774,15 @@ class ImuContactDetector:
         assert b is not None
         az = b.acc[lo - b.first : end - b.first, 2]
         gy = b.gyr[lo - b.first : end - b.first, 1]
+        if self._skip:
+            # Pass over an excursion that was no impact: wait until it ends.
+            below = _first(az < 1.0 + self.impact_min_g)
+            if below < 0:
+                self._cursor = end
+                return False
+            self._skip = False
+            self._cursor = lo + below
+            return True
         rise = _first(az >= 1.0 + self.impact_min_g)
         rotating = _first(gy >= self.to_min_dps)
         if limit >= 0 and (rise < 0 or limit < lo + rise):
@@ -781,9 +804,7 @@ class ImuContactDetector:
         if status == _WAIT:
             return False
         if impact is None:
-            # Not an impact (a slow excursion): look again where it ends.
-            below = _first(az[rise:] < 1.0 + self.impact_min_g)
-            self._cursor = end if below < 0 else lo + rise + below
+            self._skip = True  # not an impact (a slow excursion): look again where it ends
             return True
         t_feature, near_gap, g = impact
         self._emit_ic(g, g, t_feature, 0.0, near_gap)
@@ -830,9 +851,7 @@ class ImuContactDetector:
             rises = ~has_ref | (seg - az[ref_c] >= self.impact_min_g)
             since_peak = ts - ts[at]
             fall_within = np.where(has_ref[at], w, _STEEP_FALL_S)
-            confirmed = (
-                (seg <= run - self.impact_min_g) & (since_peak <= fall_within) & rises[at]
-            )
+            confirmed = (seg <= run - self.impact_min_g) & (since_peak <= fall_within) & rises[at]
             k = _first(confirmed)
             if k >= 0:
                 return _FOUND, self._impact_time(i_lo + int(at[k]), cut=False)
@@ -994,6 +1013,8 @@ class ImuContactDetector:
                 return True
             return False
         p = lo + int(at_max[k])
+        if p + self._n_wide >= end:
+            return False  # the widest parabola window around the peak is not complete yet
         self._emit_to(c, p)
         return True
 
