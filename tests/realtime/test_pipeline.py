@@ -79,7 +79,8 @@ def test_live_processing_gives_the_offline_steps() -> None:
             thread.step_once()
     thread.step_once()
     thread.pipeline.finish()
-    live = thread.pipeline.steps
+    live = sorted(thread.pipeline.steps, key=lambda s: s.ic_s)
+    offline = sorted(offline, key=lambda s: s.ic_s)
     assert len(live) == len(offline)
     np.testing.assert_allclose([s.ic_s for s in live], [s.ic_s for s in offline], atol=1e-9)
     np.testing.assert_allclose([s.gct_ms for s in live], [s.gct_ms for s in offline], atol=1e-6)
