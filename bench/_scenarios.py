@@ -66,9 +66,12 @@ def analyse(recording: Recording, mode: str) -> Score:
         if info.kind == timing_kind:
             gaps[info.side] = gaps_of(recording.blocks.get(info.stream_id, []))
     truth = recording.truth
-    keep = truth.to_s <= truth.ic_s.min() + recording.duration_s - 0.5
+    cutoff = truth.ic_s.min() + recording.duration_s - 0.5
+    keep = truth.to_s <= cutoff
+    last_ic = float(truth.ic_s[keep].max())
+    steps = [s for s in result.steps if s.ic_s <= last_ic + 0.06]
     return score_steps(
-        result.steps, truth.side[keep], truth.ic_s[keep], truth.to_s[keep], gaps=gaps
+        steps, truth.side[keep], truth.ic_s[keep], truth.to_s[keep], gaps=gaps
     )
 
 

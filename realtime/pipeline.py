@@ -21,7 +21,7 @@ from firmware_bridge.errors import ConfigurationError
 from firmware_bridge.samples import Mount, SampleBlock, Side, StreamInfo, StreamKind
 from realtime.detectors.imu import ImuContactDetector
 from realtime.detectors.insole import InsoleContactDetector
-from realtime.events import ContactEvent, Step
+from realtime.events import ContactEvent, EventSource, Step
 from realtime.metrics import RollingMetrics
 from realtime.steps import StepAssembler
 
@@ -160,9 +160,9 @@ class GaitPipeline:
         if events:
             assembler.update(events)
         if block.n_samples:
-            assembler.advance(
-                now_s=float(block.t_host_s[-1]), side=self._infos[block.stream_id].side
-            )
+            info = self._infos[block.stream_id]
+            source = EventSource.IMU if info.kind == StreamKind.IMU else EventSource.INSOLE
+            assembler.advance(now_s=float(block.t_host_s[-1]), side=info.side, source=source)
         return self._collect(assembler)
 
     def finish(self) -> list[Step]:

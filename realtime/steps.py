@@ -285,15 +285,20 @@ class StepAssembler:
             self._sweep()
         return self
 
-    def advance(self, *, now_s: float, side: Side | None = None) -> Self:
-        """Declare that the detectors (of ``side`` only, when given) have processed their data
-        up to host time ``now_s`` (s): releases held steps whose IMU partner did not come
-        within ``max_hold_s`` or whose other side has caught up."""
+    def advance(
+        self, *, now_s: float, side: Side | None = None, source: EventSource | None = None
+    ) -> Self:
+        """Declare that the detectors (of ``side`` and ``source`` only, when given) have
+        processed their data up to host time ``now_s`` (s): releases held steps whose IMU
+        partner cannot come any more, or did not come within the hold, and steps whose other
+        side has caught up."""
         if now_s > self._watermark_s:
             self._watermark_s = now_s
         if side is not None and side in self._side_progress_s:
             self._side_seen[side] = True
             self._side_progress_s[side] = max(self._side_progress_s[side], now_s)
+            if source is EventSource.IMU:
+                self._imu_progress_s[side] = max(self._imu_progress_s[side], now_s)
         self._sweep()
         return self
 
@@ -550,7 +555,13 @@ class StepAssembler:
             return True
         if self._imu_progress_s[side] > to.t_s + self.fuse_window_s:
             return True
-        return self._watermark_s >= to.detected_s + self.max_hold_s
+        hold_s = self.max_hold_s
+        if self._side_seen[side]:
+            # Streams report their progress: the IMU's own progress releases the step as soon
+            # as its partner can no longer come; the hold only covers an IMU that lags (a BLE
+            # stall, an offline block), up to the lag the two feet are allowed.
+            hold_s = max(self.max_hold_s, self.max_side_lag_s)
+        return self._watermark_s >= to.detected_s + hold_s
 
     def _side_expected(self, side: Side) -> bool:
         """Whether ``side``'s progress is reported through ``advance(side=...)``: only then

@@ -15,22 +15,31 @@ forefoot strikes (the heel drops). A stride is followed through four phases:
 1. swing: the low-passed pitch rate falls below ``-swing_threshold_dps``; mid-swing is its
    minimum, confirmed once the rate has risen back to half of it;
 2. end of swing: the raw pitch rate is back above ``-swing_end_dps``;
-3. IC: the first departure of the pitch rate beyond ``±onset_dps`` starts the IC feature;
-   its extremum (either sign) is confirmed once the rate has receded by ``ic_confirm_drop``
-   of it. The impact peak of the accelerometer's z axis within ``±spike_window_s`` of that
-   extremum supports it and times it: the impact is sharp and symmetric, so its peak
-   (parabolic interpolation, or the middle of a clipped plateau) is a better clock than the
-   asymmetric pitch-rate peak; without a clear impact the pitch-rate extremum itself is
-   used (parabolic interpolation). The foot strike is REARFOOT when the pitch rate just
-   after IC is positive, else NOT_REARFOOT (van Werkhoven et al. 2019);
-4. toe-off: once the IC feature has decayed to a quarter of its peak, the push-off maximum
-   of the pitch rate (at least ``to_min_dps`` above the valley before it) is confirmed once
-   the rate has fallen ``to_confirm_drop`` below it; a least-squares parabola over
-   ``±peak_fit_s`` times it.
+3. IC: the first departure of the pitch rate beyond ``±onset_dps`` starts the IC feature
+   (its sign gives the foot strike: REARFOOT when positive, the toes slapping down, else
+   NOT_REARFOOT — van Werkhoven et al. 2019). The accelerometer's impact supports and times
+   it: the first sharp peak of the z acceleration from ``spike_window_s`` before the onset
+   to ``impact_search_s`` after it, standing ``impact_min_g`` above the samples
+   ``spike_window_s`` before it and falling as much within ``spike_window_s`` after it. In a
+   foot IMU the impact coincides with the pitch-rate extremum and is sharp and symmetric,
+   so its peak (three-point parabola, or the middle of a clipped run) is a better clock than
+   the asymmetric pitch-rate peak, and it is confirmed a few milliseconds after it happens.
+   Without an impact the pitch-rate extremum itself (three-point parabola), once the rate
+   has receded by ``ic_confirm_drop`` of it, is the IC, provided the pulse was sharp
+   (extremum within ``ic_max_rise_s`` of the onset);
+4. toe-off: once the IC feature has decayed to a quarter of its extremum, the push-off
+   maximum of the pitch rate (at least ``to_min_dps`` above the valley before it) is
+   confirmed once the rate has fallen ``to_confirm_drop`` below it; a least-squares parabola
+   over ``±peak_fit_s`` times it.
 
 At the start of a stream, and after missing data longer than ``restart_gap_s``, the
-detector is not synchronised to the stride: an IC candidate is then accepted only with an
-impact peak (a pulse without one that looks like a swing synchronises the detector instead).
+detector is not synchronised to the stride: an IC candidate then needs an impact peak (or,
+when missing data may hide the impact, a sharp pulse seen from its start); a pulse without
+one that looks like a swing synchronises the detector instead. A feature cut short by such
+a gap is finished with the data before it and flagged. A contact waits for its toe-off
+across missing data of up to ``max_bridged_gap_s``; an IC whose toe-off never comes within
+``max_contact_s`` is withdrawn by a RETRACTION event, and so is one followed by a swing
+before any push-off.
 
 Speed-dependent offsets. A gyroscope or impact feature is not the instant at which the
 vertical force crosses the contact threshold: it sits a few milliseconds away, and the
@@ -51,11 +60,20 @@ step time should be trusted. IC is the tibial impact peak on z after the swing; 
 the maximum of the forward shank rotation (pitch rate) in stance. A contact without an
 impact peak is skipped. Offsets are corrected at ``prior_speed_m_s`` (no speed is measured).
 
+Events. An IC carries ``foot_strike`` (foot mount; UNKNOWN for the shank). A toe-off
+carries ``peak_accel_g``: the largest acceleration on the sensor's z axis during the
+contact, gravity included (g; three-point parabola through the peak sample) — the axis
+normal to the dorsum of the foot for a foot mount, the tibial axis (peak tibial
+acceleration) for a shank mount. Its ``contact_id`` is the IC's ``event_id``.
+
 Quality flags. ``NEAR_GAP``: missing data next to the sample that timed an event (its true
-extremum may lie in the gap; a broad toe-off peak tolerates gaps up to 20 ms). The toe-off
-also carries the flags of its IC. ``SETTLING``: the event lies within the settling time of
-the segmentation filter after a (re)start. ``CLIPPED`` (toe-off): a channel came within
-``clip_fraction`` of its full scale during the contact. Missing data is never filled in.
+extremum may lie in the gap; a broad toe-off peak tolerates gaps up to 20 ms next to it), or
+an IC timed without its impact while missing data may hide it. A toe-off peak next to a gap
+longer than 20 ms is not timed: that contact gets no toe-off. ``SETTLING``: the event lies
+within the settling time of the segmentation filter after a (re)start. ``CLIPPED``
+(toe-off): a channel came within ``clip_fraction`` of its full scale during the contact.
+``LOW_CONFIDENCE``: every shank event. The toe-off carries its IC's flags as well. Missing
+data is never filled in.
 
 Chunking. Every decision uses only samples up to the one that confirms it, so the events do
 not depend on how the stream is cut into blocks (only ``detected_s``, the newest sample at
@@ -65,10 +83,12 @@ phase; there is no per-sample Python loop.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -78,10 +98,8 @@ from firmware_bridge.samples import Mount, SampleBlock, Side
 from realtime.events import ContactEvent, EventKind, EventSource, FootStrike, StepFlag
 from realtime.filters import StreamingSOS
 
-try:  # Python 3.11+
+if TYPE_CHECKING:
     from typing import Self
-except ImportError:  # pragma: no cover - Python 3.10
-    from typing_extensions import Self
 
 __all__ = [
     "FOOT_FEATURE_OFFSETS",
@@ -98,13 +116,14 @@ _DEG_TO_RAD = math.pi / 180.0
 _STILL_HALF_S = 0.004
 """Half width (s) of the mid-stance window averaged for the zero-velocity reference."""
 _MAX_PEAK_GAP_S = 0.020
-"""A toe-off peak next to missing data longer than this (s) is flagged NEAR_GAP."""
+"""A toe-off peak next to missing data longer than this (s) is not timed."""
 _WIDE_FIT_S = 0.015
 """Half width (s) of the toe-off parabola when missing data touches the peak."""
 _IMPACT_BAND_SAMPLES = 2.0
 """Width (samples) of the reference band beyond ``spike_window_s`` for the prominence test."""
-_STEEP_FALL_S = 0.003
-"""An impact cut by missing data before it must fall ``impact_min_g`` within this (s)."""
+_STEEP_FALL = 0.4
+"""An impact without a reference sample before it (missing data) must fall ``impact_min_g``
+within this fraction of ``spike_window_s`` (3 ms for the foot's default window)."""
 _STILL_FRACTION = 0.4
 """Where in stance (fraction from IC to toe-off) the zero-velocity reference is taken."""
 
@@ -193,8 +212,8 @@ class _Samples:
     """Recent samples in preallocated arrays, addressed by a global sample index.
 
     Rows ``0 .. n`` hold samples ``first .. first + n``. ``gap_s[i]`` is the missing time
-    (s) just before sample i (0 when contiguous); ``clip[i]`` says whether a channel of
-    sample i was near its full scale. Appending compacts the arrays in place
+    (s) just before sample i (0 when contiguous). ``gyf`` (the low-passed pitch rate) is
+    filled in by the detector when it needs it. Appending compacts the arrays in place
     (dropping rows before ``keep_from``) or grows them, so a write is amortised O(1) per
     sample whatever the block size.
     """
@@ -205,7 +224,6 @@ class _Samples:
         self.gyr = np.empty((capacity, 3))
         self.gyf = np.empty(capacity)
         self.gap_s = np.zeros(capacity)
-        self.clip = np.zeros(capacity, dtype=np.bool_)
         self.first = 0
         self.n = 0
         self.keep_from = 0
@@ -220,8 +238,6 @@ class _Samples:
         t: FloatArray,
         acc: FloatArray,
         gyr: FloatArray,
-        gyf: FloatArray,
-        clip: BoolArray,
         gap_before_s: float,
     ) -> None:
         m = t.shape[0]
@@ -231,8 +247,6 @@ class _Samples:
         self.t[rows] = t
         self.acc[rows] = acc
         self.gyr[rows] = gyr
-        self.gyf[rows] = gyf
-        self.clip[rows] = clip
         self.gap_s[rows] = 0.0
         self.gap_s[self.n] = gap_before_s
         self.n += m
@@ -243,13 +257,13 @@ class _Samples:
         capacity = self.t.shape[0]
         if keep + m > capacity:
             capacity = max(2 * capacity, keep + m)
-            for name in ("t", "gyf", "gap_s", "clip", "acc", "gyr"):
+            for name in ("t", "gyf", "gap_s", "acc", "gyr"):
                 old = getattr(self, name)
                 new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
                 new[:keep] = old[drop : self.n]
                 setattr(self, name, new)
         elif drop:
-            for arr in (self.t, self.gyf, self.gap_s, self.clip, self.acc, self.gyr):
+            for arr in (self.t, self.gyf, self.gap_s, self.acc, self.gyr):
                 arr[:keep] = arr[drop : self.n]
         self.first += drop
         self.n = keep
@@ -464,12 +478,15 @@ class ImuContactDetector:
             )
         self.clip_fraction = _check_number("clip_fraction", clip_fraction, low=0.5, high=1.0)
         self._filter: StreamingSOS | None = None
+        self._filtered_to = 0
+        self._restart_t_s = math.nan
         self._buf: _Samples | None = None
         self._reset_state()
 
     # ------------------------------------------------------------------ setup
     def _reset_state(self) -> None:
         self._events: list[ContactEvent] = []
+        self._held: deque[ContactEvent] = deque()
         self._pending_gap_s = 0.0
         self._decayed = False
         self._ic_peak_index = 0
@@ -543,15 +560,17 @@ class ImuContactDetector:
         self._pending_gap_s = 0.0
         t = np.asarray(block.t_host_s, dtype=np.float64)
         v = np.asarray(values, dtype=np.float64)
-        gyf = self._filter.process(v[:, 4], t_s=t, gap_before_s=gap)
         buf = self._buf
         if gap > self.restart_gap_s and buf.n > 0:
             self._before_long_gap(gap)
-        near_full = np.abs(v) >= self._clip_levels
-        clip: BoolArray = np.asarray(near_full.any(axis=1), dtype=np.bool_)
-        buf.append(t, v[:, 0:3], v[:, 3:6], gyf, clip, gap)
+        if buf.n == 0 or gap > self.restart_gap_s:
+            self._restart_t_s = float(t[0])  # where the segmentation filter (re)starts
+        buf.append(t, v[:, 0:3], v[:, 3:6], gap)
         self.n_samples_ += block.n_samples
+        if buf.end - self._filtered_to > self.rate_hz:
+            self._filter_until(buf.end)  # keep the lazy filter within a second of the data
         self._run()
+        self._release()
         buf.keep_from = self._keep_from()
         return self
 
@@ -596,13 +615,16 @@ class ImuContactDetector:
 
     def _keep_from(self) -> int:
         assert self._buf is not None
-        keep = self._cursor
+        keep = min(self._cursor, self._filtered_to)
         if self._contact is not None:
             keep = min(keep, self._contact.first_index)
         if self._stance is not None:
             keep = min(keep, self._stance.ic_index)
         keep -= 2 * self._n_spike + self._n_wide + 4
-        horizon = self._buf.end - int((self.max_stride_s + self.max_contact_s + 1.0) * self.rate_hz)
+        # No state lives longer than this (every wait has a timeout), so the horizon only
+        # bounds memory; it never cuts data a state still needs.
+        lifetime_s = 2.0 * self.max_stride_s + self.max_contact_s + 1.0
+        horizon = self._buf.end - int(lifetime_s * self.rate_hz)
         return max(keep, horizon, self._buf.first)
 
     def _resync(self, at: int) -> None:
@@ -624,10 +646,34 @@ class ImuContactDetector:
         return -1 if k < 0 else lo + k
 
     # ---- swing
+    def _filter_until(self, end: int) -> None:
+        """Low-pass the pitch rate of the buffered samples up to global index ``end``.
+
+        The filter runs only when the swing search needs it, over every sample since its
+        last call and in order, restarting where missing data exceeded ``restart_gap_s``:
+        the output is the same as filtering each block on arrival (sosfilt with carried
+        state is chunk-size independent), at one filter call per stride instead of one
+        per block."""
+        b = self._buf
+        f = self._filter
+        assert b is not None
+        assert f is not None
+        lo = self._filtered_to
+        if lo >= end:
+            return
+        rows = np.arange(lo - b.first + 1, end - b.first)
+        cuts = rows[b.gap_s[rows] > self.restart_gap_s].tolist()
+        starts = [lo - b.first, *cuts]
+        stops = [*cuts, end - b.first]
+        for i0, i1 in zip(starts, stops, strict=True):
+            b.gyf[i0:i1] = f.process(b.gyr[i0:i1, 1], gap_before_s=float(b.gap_s[i0]))
+        self._filtered_to = end
+
     def _seek_swing(self) -> bool:
         b = self._buf
         assert b is not None
         lo, end = self._cursor, b.end
+        self._filter_until(end)
         gyf = b.gyf[lo - b.first : end - b.first]
         w = _first(gyf < -self.swing_threshold_dps)
         limit = self._timeout_index(self._last_to_t, self.max_stride_s, lo, end)
@@ -820,8 +866,8 @@ class ImuContactDetector:
         ``impact_min_g`` above the last sample ``spike_window_s`` before it and a sample
         within ``spike_window_s`` after it has fallen ``impact_min_g`` below it (when
         missing data, or the stream's start, leaves no sample ``spike_window_s`` before it,
-        the fall must come within 3 ms). Every test looks at times, not sample counts, so
-        missing data cannot fake a peak.
+        the fall must come within 40 % of that window). Every test looks at times, not sample
+        counts, so missing data cannot fake a peak.
 
         Returns:
             ``(_FOUND, (time s, missing data next to it, global index))``; ``(_NONE, None)``
@@ -840,27 +886,38 @@ class ImuContactDetector:
         if i_hi > i_lo:
             seg = az[i_lo:j_hi]
             ts = t[i_lo:j_hi]
-            idx = np.arange(seg.size)
-            cand = np.where(idx < i_hi - i_lo, seg, -np.inf)
+            cand = seg.copy()
+            cand[i_hi - i_lo :] = -np.inf  # candidates lie in the window; later samples confirm
             run = np.maximum.accumulate(cand)
-            at = np.maximum.accumulate(np.where(cand >= run, idx, 0))
-            ref = np.searchsorted(t, ts - w, side="right") - 1
-            ref_c = np.maximum(ref, 0)
-            band = _IMPACT_BAND_SAMPLES * self._dt_s
-            has_ref = (ref >= 0) & (ts - w - t[ref_c] <= band)
-            rises = ~has_ref | (seg - az[ref_c] >= self.impact_min_g)
+            at = np.maximum.accumulate(np.where(cand >= run, np.arange(seg.size), 0))
             since_peak = ts - ts[at]
-            fall_within = np.where(has_ref[at], w, _STEEP_FALL_S)
-            confirmed = (seg <= run - self.impact_min_g) & (since_peak <= fall_within) & rises[at]
-            k = _first(confirmed)
-            if k >= 0:
-                return _FOUND, self._impact_time(i_lo + int(at[k]), cut=False)
+            falls = (seg <= run - self.impact_min_g) & (since_peak <= w)
+            k = _first(falls)
+            while k >= 0:
+                a = int(at[k])
+                has_ref, rises = self._rises(i_lo + a)
+                if rises and (has_ref or since_peak[k] <= _STEEP_FALL * w):
+                    return _FOUND, self._impact_time(i_lo + a, cut=False)
+                # This candidate is no impact; later falls must belong to a higher peak.
+                k_next = _first(falls[k + 1 :] & (at[k + 1 :] != a))
+                k = -1 if k_next < 0 else k + 1 + k_next
             last = int(at[i_hi - i_lo - 1])
-            if flush and i_lo + last == b.n - 1 and bool(rises[last]):
+            if flush and i_lo + last == b.n - 1 and self._rises(b.n - 1)[1]:
                 return _FOUND, (float(t[-1]), True, b.first + b.n - 1)
         if flush or t[-1] > t_hi_s + w:
             return _NONE, None
         return _WAIT, None
+
+    def _rises(self, row: int) -> tuple[bool, bool]:
+        """Whether a sample lies ``spike_window_s`` (+2 samples) before buffer row ``row``,
+        and whether row stands ``impact_min_g`` above it (True without such a sample)."""
+        b = self._buf
+        assert b is not None
+        t_ref = float(b.t[row]) - self._spike_window()
+        ref = int(np.searchsorted(b.t[: b.n], t_ref, side="right")) - 1
+        if ref < 0 or t_ref - float(b.t[ref]) > _IMPACT_BAND_SAMPLES * self._dt_s:
+            return False, True
+        return True, bool(b.acc[row, 2] - b.acc[ref, 2] >= self.impact_min_g)
 
     def _impact_time(self, row: int, *, cut: bool) -> tuple[float, bool, int]:
         """Time (s) of the impact peak at buffer row ``row``: a three-point parabola, or
@@ -932,7 +989,7 @@ class ImuContactDetector:
             # (positive) after a heel landing, the heel dropping (negative) otherwise.
             strike = FootStrike.REARFOOT if sign > 0.0 else FootStrike.NOT_REARFOOT
         event_id = self._new_id()
-        self._events.append(
+        self._push(
             ContactEvent(
                 kind=EventKind.INITIAL_CONTACT,
                 side=self.side,
@@ -1029,7 +1086,7 @@ class ImuContactDetector:
     def _retract(self, c: _Contact) -> None:
         b = self._buf
         assert b is not None
-        self._events.append(
+        self._push(
             ContactEvent(
                 kind=EventKind.RETRACTION,
                 side=self.side,
@@ -1064,10 +1121,12 @@ class ImuContactDetector:
         if near_gap:
             flags |= StepFlag.NEAR_GAP
         flags |= self._settling(t_to)
-        if b.clip[i_lo:i_hi].any():
+        if (np.abs(b.acc[i_lo:i_hi]) >= self._clip_levels[0]).any() or (
+            np.abs(b.gyr[i_lo:i_hi]) >= self._clip_levels[3]
+        ).any():
             flags |= StepFlag.CLIPPED
         peak_g = self._peak_accel(i_lo, i_hi)
-        self._events.append(
+        self._push(
             ContactEvent(
                 kind=EventKind.TOE_OFF,
                 side=self.side,
@@ -1181,9 +1240,24 @@ class ImuContactDetector:
     def _settling(self, t_s: float) -> StepFlag:
         f = self._filter
         assert f is not None
-        if f.restart_t_s <= t_s < f.settled_from_s:
+        if self._restart_t_s <= t_s < self._restart_t_s + f.settling_s:
             return StepFlag.SETTLING
         return StepFlag.NONE
+
+    def _push(self, event: ContactEvent) -> None:
+        """Queue an event; it is emitted once the stream has reached its time."""
+        self._held.append(event)
+
+    def _release(self) -> None:
+        """Emit the queued events (in order) whose time the newest sample has reached,
+        stamped with that sample's time: an event is never reported before its instant
+        (a shank toe-off lies 25 ms after the feature that times it)."""
+        b = self._buf
+        assert b is not None
+        newest_s = float(b.t[b.n - 1])
+        while self._held and self._held[0].t_s <= newest_s:
+            event = self._held.popleft()
+            self._events.append(dataclasses.replace(event, detected_s=newest_s))
 
     def _new_id(self) -> int:
         self._next_id += 1
