@@ -296,7 +296,8 @@ class StepAssembler:
             self._watermark_s = now_s
         if side is not None and side in self._side_progress_s:
             self._side_seen[side] = True
-            self._side_progress_s[side] = max(self._side_progress_s[side], now_s)
+            if source is None or source is self._timing_source(side):
+                self._side_progress_s[side] = max(self._side_progress_s[side], now_s)
             if source is EventSource.IMU:
                 self._imu_progress_s[side] = max(self._imu_progress_s[side], now_s)
         self._sweep()
@@ -382,7 +383,7 @@ class StepAssembler:
     def _process(self, event: ContactEvent) -> None:
         if event.detected_s > self._watermark_s:
             self._watermark_s = event.detected_s
-        if event.side in self._side_progress_s:
+        if event.side in self._side_progress_s and event.source is self._timing_source(event.side):
             self._side_progress_s[event.side] = max(
                 self._side_progress_s[event.side], event.detected_s
             )

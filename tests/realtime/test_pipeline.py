@@ -165,3 +165,26 @@ def test_malformed_csv_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {bad}, line 3: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_no_event_is_reported_before_its_data_arrived() -> None:
+    infos, blocks, _, _ = simulate(0.05, seed=33, duration_s=15.0, imus=True)
+    pipeline = GaitPipeline()
+    for info in infos:
+        pipeline.add_stream(info)
+    newest: dict[str, float] = {}
+    ordered = sorted((b for bs in blocks.values() for b in bs), key=lambda b: b.t_host_s[-1])
+    checked = 0
+    for block in ordered:
+        before = len(pipeline.events)
+        pipeline.update(block)
+        newest[block.stream_id] = float(block.t_host_s[-1])
+        for logged in pipeline.events[before:]:
+            event = logged.event
+            # Emitted only from data already fed: never after the newest sample it had,
+            # and never for a time later than that sample.
+            assert event.detected_s <= newest[block.stream_id] + 1e-9
+            if np.isfinite(event.t_s):
+                assert event.t_s <= event.detected_s + 1e-9
+            checked += 1
+    assert checked > 100
