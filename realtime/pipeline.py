@@ -116,12 +116,20 @@ class GaitPipeline:
                 near_gap_min_ms=NEAR_GAP_MIN_MS,
             )
         elif info.kind == StreamKind.IMU:
-            full_scale = info.full_scale[0] if info.full_scale else 16.0
+            acc_fs, gyr_fs = (
+                (info.full_scale[0], info.full_scale[3])
+                if info.full_scale
+                else (
+                    16.0,
+                    2000.0,
+                )
+            )
             detector = ImuContactDetector(
                 side=info.side,
                 rate_hz=info.rate_hz,
                 mount=info.mount,
-                full_scale_g=full_scale,
+                full_scale_g=acc_fs,
+                full_scale_dps=gyr_fs,
             )
         else:
             raise ConfigurationError(f"stream {info.stream_id} carries no gait signal")

@@ -125,8 +125,10 @@ class ProcessingThread:
             for step in new_steps:
                 self._recent.append(step)
                 self._last_step_s[step.side.name.lower()] = step.to_s
+            # The rolling metrics change only with steps: recompute them only then.
+            metrics = self.pipeline.metrics.snapshot() if new_steps else self._view.metrics
             self._view = AnalysisView(
-                metrics=self.pipeline.metrics.snapshot(),
+                metrics=metrics,
                 recent_steps=tuple(self._recent),
                 n_steps=len(self.pipeline.steps),
                 last_step_s=dict(self._last_step_s),

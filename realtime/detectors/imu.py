@@ -19,8 +19,9 @@ forefoot strikes (the heel drops). A stride is followed through four phases:
    (its sign gives the foot strike: REARFOOT when positive, the toes slapping down, else
    NOT_REARFOOT — van Werkhoven et al. 2019). The accelerometer's impact supports and times
    it: the first sharp peak of the z acceleration from ``spike_window_s`` before the onset
-   to ``impact_search_s`` after it, standing ``impact_min_g`` above the samples
-   ``spike_window_s`` before it and falling as much within ``spike_window_s`` after it. In a
+   to ``impact_search_s`` after it, standing ``impact_min_g`` above the base before it
+   (the last sample 0.7–1 ``spike_window_s`` earlier) and falling as much within
+   ``spike_window_s`` after it. In a
    foot IMU the impact coincides with the pitch-rate extremum and is sharp and symmetric,
    so its peak (three-point parabola, or the middle of a clipped run) is a better clock than
    the asymmetric pitch-rate peak, and it is confirmed a few milliseconds after it happens.
@@ -119,8 +120,9 @@ _MAX_PEAK_GAP_S = 0.020
 """A toe-off peak next to missing data longer than this (s) is not timed."""
 _WIDE_FIT_S = 0.015
 """Half width (s) of the toe-off parabola when missing data touches the peak."""
-_IMPACT_BAND_SAMPLES = 2.0
-"""Width (samples) of the reference band beyond ``spike_window_s`` for the prominence test."""
+_IMPACT_BASE = (0.7, 1.0)
+"""The base an impact rises from: the last sample between these fractions of
+``spike_window_s`` before its peak (plus two samples of tolerance at the far end)."""
 _STEEP_FALL = 0.4
 """An impact without a reference sample before it (missing data) must fall ``impact_min_g``
 within this fraction of ``spike_window_s`` (3 ms for the foot's default window)."""
@@ -863,11 +865,11 @@ class ImuContactDetector:
         [``t_lo_s``, ``t_hi_s``] (host s).
 
         The candidate is the running maximum. It is an impact once it stands
-        ``impact_min_g`` above the last sample ``spike_window_s`` before it and a sample
-        within ``spike_window_s`` after it has fallen ``impact_min_g`` below it (when
-        missing data, or the stream's start, leaves no sample ``spike_window_s`` before it,
-        the fall must come within 40 % of that window). Every test looks at times, not sample
-        counts, so missing data cannot fake a peak.
+        ``impact_min_g`` above its base (the last sample 0.7–1 ``spike_window_s`` before
+        it) and a sample within ``spike_window_s`` after it has fallen ``impact_min_g``
+        below it (when missing data, or the stream's start, leaves no base sample, the fall
+        must come within 40 % of that window). Every test looks at times, not sample counts,
+        so missing data cannot fake a peak.
 
         Returns:
             ``(_FOUND, (time s, missing data next to it, global index))``; ``(_NONE, None)``
@@ -909,13 +911,15 @@ class ImuContactDetector:
         return _WAIT, None
 
     def _rises(self, row: int) -> tuple[bool, bool]:
-        """Whether a sample lies ``spike_window_s`` (+2 samples) before buffer row ``row``,
-        and whether row stands ``impact_min_g`` above it (True without such a sample)."""
+        """Whether buffer row ``row`` has a base sample (the last one 0.7–1
+        ``spike_window_s`` before it, two samples of tolerance), and whether it stands
+        ``impact_min_g`` above that base (True without a base)."""
         b = self._buf
         assert b is not None
-        t_ref = float(b.t[row]) - self._spike_window()
-        ref = int(np.searchsorted(b.t[: b.n], t_ref, side="right")) - 1
-        if ref < 0 or t_ref - float(b.t[ref]) > _IMPACT_BAND_SAMPLES * self._dt_s:
+        w = self._spike_window()
+        t_peak = float(b.t[row])
+        ref = int(np.searchsorted(b.t[: b.n], t_peak - _IMPACT_BASE[0] * w, side="right")) - 1
+        if ref < 0 or t_peak - float(b.t[ref]) > _IMPACT_BASE[1] * w + 2.0 * self._dt_s:
             return False, True
         return True, bool(b.acc[row, 2] - b.acc[ref, 2] >= self.impact_min_g)
 
