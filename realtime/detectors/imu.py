@@ -493,6 +493,7 @@ class ImuContactDetector:
         self._decayed = False
         self._ic_peak_index = 0
         self._next_id = 0
+        self._confirm_index = 0
         self._phase = _Phase.SEEK_IC
         self._synced = False
         self._cursor = 0
@@ -814,6 +815,7 @@ class ImuContactDetector:
                 self._cursor = on + k
             return True
         t_feature, near_gap = self._peak_time_parabola(b.gyr[:, 1], e, sign)
+        self._confirm_index = max(self._confirm_index, on + k)
         self._emit_ic(on, on, t_feature, sign, near_gap or impact_gap)
         return True
 
@@ -899,14 +901,18 @@ class ImuContactDetector:
                 a = int(at[k])
                 has_ref, rises = self._rises(i_lo + a)
                 if rises and (has_ref or since_peak[k] <= _STEEP_FALL * w):
+                    self._confirm_index = b.first + i_lo + k  # the fall that confirms it
                     return _FOUND, self._impact_time(i_lo + a, cut=False)
                 # This candidate is no impact; later falls must belong to a higher peak.
                 k_next = _first(falls[k + 1 :] & (at[k + 1 :] != a))
                 k = -1 if k_next < 0 else k + 1 + k_next
             last = int(at[i_hi - i_lo - 1])
             if flush and i_lo + last == b.n - 1 and self._rises(b.n - 1)[1]:
+                self._confirm_index = b.end - 1
                 return _FOUND, (float(t[-1]), True, b.first + b.n - 1)
         if flush or t[-1] > t_hi_s + w:
+            # Decided by the last sample before the gap, or the first one past the window.
+            self._confirm_index = b.end - 1 if flush else b.first + j_hi
             return _NONE, None
         return _WAIT, None
 
@@ -1053,6 +1059,7 @@ class ImuContactDetector:
                 and prominence[last] >= self.to_min_dps
                 and int(at_max[last]) + self._n_fit <= last
             ):
+                self._confirm_index = lo + last
                 self._emit_to(c, lo + int(at_max[last]), near_gap=True)
                 return True
             if k < 0:
@@ -1063,12 +1070,14 @@ class ImuContactDetector:
         limit = self._timeout_index(c.t_s, self.max_contact_s, lo, end)
         if k < 0 or (0 <= swing < k) or (0 <= limit < lo + k):
             if swing >= 0 and (k < 0 or swing < k) and (limit < 0 or lo + swing <= limit):
+                self._confirm_index = lo + swing
                 self._retract(c)
                 self._phase = _Phase.SEEK_SWING
                 self._last_to_t = float(b.t[lo + swing - b.first])
                 self._cursor = lo + swing
                 return True
             if limit >= 0 and (k < 0 or limit < lo + k):
+                self._confirm_index = limit
                 self._retract(c)
                 self._resync(limit)
                 return True
@@ -1076,6 +1085,7 @@ class ImuContactDetector:
         p = lo + int(at_max[k])
         if p + self._n_wide >= end:
             return False  # the widest parabola window around the peak is not complete yet
+        self._confirm_index = max(lo + k, p + self._n_wide)
         self._emit_to(c, p)
         return True
 
@@ -1083,6 +1093,7 @@ class ImuContactDetector:
         limit = self._timeout_index(c.t_s, self.max_contact_s, lo, end)
         if limit < 0:
             return False
+        self._confirm_index = limit
         self._retract(c)
         self._resync(limit)
         return True
@@ -1249,19 +1260,32 @@ class ImuContactDetector:
         return StepFlag.NONE
 
     def _push(self, event: ContactEvent) -> None:
-        """Queue an event; it is emitted once the stream has reached its time."""
-        self._held.append(event)
+        """Queue an event, stamped with the time of the sample that confirmed it
+        (``_confirm_index``, set by the decision); it is emitted once the stream has reached
+        its time."""
+        b = self._buf
+        assert b is not None
+        row = min(max(self._confirm_index, b.first), b.end - 1) - b.first
+        self._held.append(dataclasses.replace(event, detected_s=float(b.t[row])))
 
     def _release(self) -> None:
-        """Emit the queued events (in order) whose time the newest sample has reached,
-        stamped with that sample's time: an event is never reported before its instant
-        (a shank toe-off lies 25 ms after the feature that times it)."""
+        """Emit the queued events (in order) whose time the newest sample has reached.
+
+        ``detected_s`` is the later of the confirming sample and the first sample at or after
+        the event's time (an event is never reported before its instant: a shank toe-off
+        lies 25 ms after the feature that times it) — never the newest sample of the block.
+        The step assembler reads ``detected_s`` as this stream's progress: stamping all
+        events of a long block with its last sample would claim progress past ICs not yet
+        delivered, and the other foot's steps would lose their step time."""
         b = self._buf
         assert b is not None
         newest_s = float(b.t[b.n - 1])
         while self._held and self._held[0].t_s <= newest_s:
             event = self._held.popleft()
-            self._events.append(dataclasses.replace(event, detected_s=newest_s))
+            if event.detected_s < event.t_s:
+                row = int(np.searchsorted(b.t[: b.n], event.t_s, side="left"))
+                event = dataclasses.replace(event, detected_s=float(b.t[min(row, b.n - 1)]))
+            self._events.append(event)
 
     def _new_id(self) -> int:
         self._next_id += 1
