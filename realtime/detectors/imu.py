@@ -77,8 +77,10 @@ within the settling time of the segmentation filter after a (re)start. ``CLIPPED
 data is never filled in.
 
 Chunking. Every decision uses only samples up to the one that confirms it, so the events do
-not depend on how the stream is cut into blocks (only ``detected_s``, the newest sample at
-emission, does). The work per block is a handful of vectorised numpy scans per stride
+not depend on how the stream is cut into blocks; ``detected_s`` is that confirming sample (or
+the first sample at the event's time, if later), not the newest sample of the block, so it
+does not depend on the blocks either (the step assembler reads it as the stream's progress).
+The work per block is a handful of vectorised numpy scans per stride
 phase; there is no per-sample Python loop.
 """
 
