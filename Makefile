@@ -36,6 +36,10 @@ test: system-deps $(VENV)/.installed-dev lint
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ringbuffer.py
+	$(BIN)/python bench/bridge.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/accuracy.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
