@@ -69,12 +69,17 @@ acceleration) for a shank mount. Its ``contact_id`` is the IC's ``event_id``.
 
 Quality flags. ``NEAR_GAP``: missing data next to the sample that timed an event (its true
 extremum may lie in the gap; a broad toe-off peak tolerates gaps up to 20 ms next to it), or
-an IC timed without its impact while missing data may hide it. A toe-off peak next to a gap
-longer than 20 ms is not timed: that contact gets no toe-off. ``SETTLING``: the event lies
-within the settling time of the segmentation filter after a (re)start. ``CLIPPED``
-(toe-off): a channel came within ``clip_fraction`` of its full scale during the contact.
-``LOW_CONFIDENCE``: every shank event. The toe-off carries its IC's flags as well. Missing
-data is never filled in.
+an IC timed without its impact while missing data may hide it. Such an event is still timed
+as well as the surviving samples allow, never by filling the gap in: a sharp IC pitch-rate
+extremum by where the straight lines of the samples rising into the gap and falling after it
+meet (within the gap); a toe-off peak next to 20–45 ms of missing data by a least-squares
+parabola over the samples on both sides of it (accepted only if concave, with samples on
+both sides and its vertex among them; about 5 ms late on the simulator's asymmetric peaks).
+A toe-off peak next to longer missing data is not timed: that contact gets no toe-off.
+``SETTLING``: the event lies within the settling time of the segmentation filter after a
+(re)start. ``CLIPPED`` (toe-off): a channel came within ``clip_fraction`` of its full scale
+during the contact. ``LOW_CONFIDENCE``: every shank event. The toe-off carries its IC's
+flags as well. Missing data is never filled in.
 
 Chunking. Every decision uses only samples up to the one that confirms it, so the events do
 not depend on how the stream is cut into blocks; ``detected_s`` is that confirming sample (or
@@ -118,10 +123,17 @@ STANDARD_GRAVITY_M_S2 = 9.80665
 _DEG_TO_RAD = math.pi / 180.0
 _STILL_HALF_S = 0.004
 """Half width (s) of the mid-stance window averaged for the zero-velocity reference."""
-_MAX_PEAK_GAP_S = 0.020
-"""A toe-off peak next to missing data longer than this (s) is not timed."""
+_TOLERATED_PEAK_GAP_S = 0.020
+"""Missing data up to this long (s) next to a toe-off peak is tolerated: the broad peak is
+timed by the wide parabola without a flag."""
+_MAX_PEAK_GAP_S = 0.045
+"""A toe-off peak next to missing data longer than this (s) is not timed; between
+``_TOLERATED_PEAK_GAP_S`` and this, it is timed across the gap and flagged NEAR_GAP."""
 _WIDE_FIT_S = 0.015
 """Half width (s) of the toe-off parabola when missing data touches the peak."""
+_EDGE_SAMPLES = 3
+"""Samples on each side of missing data whose straight lines time a sharp IC pitch-rate
+extremum that the gap may hide."""
 _IMPACT_BASE = (0.7, 1.0)
 """The base an impact rises from: the last sample between these fractions of
 ``spike_window_s`` before its peak (plus two samples of tolerance at the far end)."""
@@ -816,8 +828,15 @@ class ImuContactDetector:
                 self._skip = True
                 self._cursor = on + k
             return True
-        t_feature, near_gap = self._peak_time_parabola(b.gyr[:, 1], e, sign)
-        self._confirm_index = max(self._confirm_index, on + k)
+        last = on + k
+        i_e = e - b.first
+        if not flush and 0 < i_e < b.n - 1 and (b.gap_s[i_e] > 0.0 or b.gap_s[i_e + 1] > 0.0):
+            # Missing data next to the extremum: its time needs the edge samples after it.
+            last = max(last, e + (0 if b.gap_s[i_e] > 0.0 else 1) + _EDGE_SAMPLES - 1)
+            if last >= end:
+                return False
+        t_feature, near_gap = self._peak_time_parabola(b.gyr[:, 1], e, sign, last)
+        self._confirm_index = max(self._confirm_index, last)
         self._emit_ic(on, on, t_feature, sign, near_gap or impact_gap)
         return True
 
@@ -959,9 +978,14 @@ class ImuContactDetector:
         delta, _ = _parabola(float(b.acc[row - 1, 2]), peak, float(b.acc[row + 1, 2]))
         return self._time_at(row, delta), False, g
 
-    def _peak_time_parabola(self, column: FloatArray, e: int, sign: float) -> tuple[float, bool]:
+    def _peak_time_parabola(
+        self, column: FloatArray, e: int, sign: float, last: int
+    ) -> tuple[float, bool]:
         """Time (s) of the extremum of ``column`` at global index ``e`` by a three-point
-        parabola, and whether missing data touches it."""
+        parabola, and whether missing data touches it. When missing data lies next to the
+        extremum sample, the extremum may lie inside it: if the rate rises into the gap and
+        falls after it, the crossing of the two edges' straight lines (samples up to global
+        index ``last``) times it, within the gap; else the extremum sample does."""
         b = self._buf
         assert b is not None
         i = e - b.first
@@ -969,11 +993,47 @@ class ImuContactDetector:
             return float(b.t[i]), True
         near_gap = bool(b.gap_s[i] > 0.0 or b.gap_s[i + 1] > 0.0)
         if near_gap:
-            return float(b.t[i]), True
+            return self._across_gap(column, i, sign, last - b.first), True
         delta, _ = _parabola(
             sign * float(column[i - 1]), sign * float(column[i]), sign * float(column[i + 1])
         )
         return self._time_at(i, delta), False
+
+    def _across_gap(self, column: FloatArray, i: int, sign: float, last: int) -> float:
+        """Time (s) of a sharp extremum that missing data next to buffer row ``i`` may hide:
+        where the line through the last samples before the gap (rising) meets the line
+        through the first samples after it (falling), clipped to the gap; the time of row
+        ``i`` when the edges do not bracket an extremum. Uses rows up to ``last``."""
+        b = self._buf
+        assert b is not None
+        g = i if b.gap_s[i] > 0.0 else i + 1  # first row after the gap
+        m = _EDGE_SAMPLES
+        if g - m < 0 or g + m - 1 > min(last, b.n - 1):
+            return float(b.t[i])
+        before, after = slice(g - m, g), slice(g, g + m)
+        if b.gap_s[g - m + 1 : g].any() or b.gap_s[g + 1 : g + m].any():
+            return float(b.t[i])  # an edge cut by more missing data: no clean slope
+        s1, y1, t1 = self._edge_line(column, before, sign)
+        s2, y2, t2 = self._edge_line(column, after, sign)
+        if not (s1 > 0.0 and s2 < 0.0):
+            return float(b.t[i])
+        # y1 + s1 (t - t1) = y2 + s2 (t - t2)
+        t_cross = (y2 - y1 + s1 * t1 - s2 * t2) / (s1 - s2)
+        return float(min(max(t_cross, float(b.t[g - 1])), float(b.t[g])))
+
+    def _edge_line(
+        self, column: FloatArray, rows: slice, sign: float
+    ) -> tuple[float, float, float]:
+        """Least-squares line through ``sign * column`` over buffer ``rows``: (slope per s,
+        value at the mean time, mean time)."""
+        b = self._buf
+        assert b is not None
+        t = b.t[rows]
+        y = sign * column[rows]
+        tm = float(t.mean())
+        u = t - tm
+        slope = float((u * (y - y.mean())).sum()) / float((u * u).sum())
+        return slope, float(y.mean()), tm
 
     def _time_at(self, i: int, delta: float) -> float:
         """Time (s) ``delta`` samples from buffer row ``i`` (neighbour spacing)."""
@@ -1130,7 +1190,8 @@ class ImuContactDetector:
             # The peak lies in missing data: this contact's toe-off cannot be timed.
             self._stance = None
             return
-        feature_t = fit
+        feature_t, bridged = fit
+        near_gap = near_gap or bridged
         t_to = feature_t - self._offsets().to_offset_s(self._speed())
         i_lo = max(c.first_index - self._n_spike - b.first, 0)
         i_hi = p - b.first + 1
@@ -1158,18 +1219,26 @@ class ImuContactDetector:
         )
         self._stance = _Stance(ic_index=self._ic_peak_index, to_index=p)
 
-    def _fit_peak(self, p: int) -> float | None:
+    def _fit_peak(self, p: int) -> tuple[float, bool] | None:
         """Time (s) of the pitch-rate peak near global index ``p`` from a least-squares
-        parabola over ``±peak_fit_s`` (±15 ms when missing data touches the peak); None
-        when missing data longer than 20 ms lies next to the peak sample (the maximum may
-        lie inside it)."""
+        parabola over ``±peak_fit_s`` (±``_WIDE_FIT_S`` of samples when missing data
+        touches the peak), and whether the missing data is long enough to flag it.
+
+        Missing data up to ``_TOLERATED_PEAK_GAP_S`` next to the peak sample is tolerated
+        (a broad peak). Longer missing data, up to ``_MAX_PEAK_GAP_S``, may hide the
+        maximum: the parabola is then fitted over the samples on both sides of the gap and
+        accepted only if it is concave, has at least ``peak_fit_s`` worth of samples on each
+        side and puts its vertex within the samples' span; else None (not timed), as for
+        longer missing data."""
         b = self._buf
         assert b is not None
         i = p - b.first
-        after = b.gap_s[i + 1] if i + 1 < b.n else 0.0
-        if max(b.gap_s[i], after) > _MAX_PEAK_GAP_S:
+        after = float(b.gap_s[i + 1]) if i + 1 < b.n else 0.0
+        gap = max(float(b.gap_s[i]), after)
+        if gap > _MAX_PEAK_GAP_S:
             return None
-        touching = bool(b.gap_s[i] > 0.0 or after > 0.0)
+        touching = gap > 0.0
+        bridged = gap > _TOLERATED_PEAK_GAP_S
         n = self._n_wide if touching else self._n_fit
         lo, hi = max(i - n, 0), min(i + n + 1, b.n)
         if not touching and hi - lo == 2 * n + 1 and not b.gap_s[lo + 1 : hi].any():
@@ -1178,20 +1247,28 @@ class ImuContactDetector:
             slope = float(self._fit_w1 @ y_win)
             curvature = float(self._fit_w2 @ y_win)
             if curvature >= 0.0:
-                return float(b.t[i])
+                return float(b.t[i]), False
             vertex = min(max(-slope / (2.0 * curvature), -float(n)), float(n))
             spacing = float(b.t[hi - 1] - b.t[lo]) / (2 * n)
-            return float(b.t[i]) + vertex * spacing
+            return float(b.t[i]) + vertex * spacing, False
         t = b.t[lo:hi]
         y = b.gyr[lo:hi, 1]
         x = (t - b.t[i]) * 1e3
+        if bridged:
+            # Both sides of the gap must be sampled: the maximum lies between them.
+            g = i if b.gap_s[i] > 0.0 else i + 1  # first row after the gap
+            if min(g - lo, hi - g) <= self._n_fit:
+                return None
         if x.size < 3:
-            return float(b.t[i])
+            return float(b.t[i]), False
         curvature, slope = _quadratic_fit(x, y)
         if curvature >= 0.0:
-            return float(b.t[i])
-        vertex_ms = min(max(-slope / (2.0 * curvature), float(x[0])), float(x[-1]))
-        return float(b.t[i] + 1e-3 * vertex_ms)
+            return None if bridged else (float(b.t[i]), False)
+        vertex_ms = -slope / (2.0 * curvature)
+        if bridged and not float(x[0]) <= vertex_ms <= float(x[-1]):
+            return None
+        vertex_ms = min(max(vertex_ms, float(x[0])), float(x[-1]))
+        return float(b.t[i] + 1e-3 * vertex_ms), bridged
 
     def _peak_accel(self, i_lo: int, i_hi: int) -> float:
         """Largest z acceleration (g, gravity included) over buffer rows [i_lo, i_hi), with

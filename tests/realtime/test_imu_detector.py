@@ -541,6 +541,104 @@ def test_an_impact_in_a_gap_is_flagged_near_gap() -> None:
     assert to.flags & StepFlag.NEAR_GAP  # a TO carries its contact's flags
 
 
+def _packets_around(
+    probe: Recording, t_s: float, n_before: int, n_after: int
+) -> tuple[float, float]:
+    """An outage that drops the packet holding ``t_s`` plus ``n_before`` packets before it
+    and ``n_after`` after it (``probe``: the same recording without loss)."""
+    starts = np.array([b.t_host_s[0] for b in probe.blocks])
+    k = int(np.searchsorted(starts, t_s, side="right")) - 1
+    return float(starts[k - n_before]) - 1e-6, float(starts[k + n_after]) + 1e-6
+
+
+@pytest.mark.parametrize("rate_hz", [500, 1000])
+def test_a_push_off_peak_lost_with_three_packets_is_bridged_and_flagged(rate_hz: int) -> None:
+    # Three lost 10-ms packets around the push-off peak (30 ms of missing data) used to
+    # cost the step: the toe-off peak was not timed next to more than 20 ms of missing data.
+    # The samples on both sides of the gap still bracket the broad peak: the toe-off is
+    # timed across the gap and flagged, and the steps the gaps do not touch stay unflagged.
+    runner = RunnerConfig(cadence_spm=170, gct_ms=250, speed_m_s=3.0)
+    probe = _record(runner, side=Side.LEFT, rate_hz=rate_hz, duration_s=10.0, seed=31)
+    steps = [3, 5, 7, 9, 11]
+    push_off = probe.plan.to_s + probe.plan.imu_to_offset_s
+    outages = tuple(_packets_around(probe, push_off[k], 1, 1) for k in steps)
+    rec = _record(
+        runner, side=Side.LEFT, rate_hz=rate_hz, duration_s=10.0, seed=31, outages=outages
+    )
+    contacts = _contacts(_detect(rec))
+    clean = _contacts(_detect(probe))
+    shifts = []
+    for k in range(2, len(rec.truth) - 2):
+        true_ic, true_to = rec.truth.ic_s[k], rec.truth.to_s[k]
+        (ic, to), *_ = [c for c in contacts if abs(c[0].t_s - true_ic) < MATCH_S]
+        assert to is not None, f"step {k}: no toe-off"
+        if k in steps:
+            assert to.flags & StepFlag.NEAR_GAP
+            # Against the truth: within the toe-off feature's own spread (SD 4 ms) plus
+            # what the gap costs; against the same step without the gap: a few ms.
+            gct_err_ms = 1e3 * ((to.t_s - ic.t_s) - (true_to - true_ic))
+            assert abs(gct_err_ms) <= 20.0, (k, gct_err_ms)
+            ((_, to_clean),) = [c for c in clean if abs(c[0].t_s - true_ic) < MATCH_S]
+            assert to_clean is not None
+            shifts.append(1e3 * (to.t_s - to_clean.t_s))
+        else:
+            assert not (ic.flags | to.flags) & StepFlag.NEAR_GAP
+    assert max(map(abs, shifts)) <= 8.0, shifts
+
+
+def test_a_push_off_peak_wholly_inside_a_long_gap_is_not_invented() -> None:
+    # Five lost packets (50 ms) around the push-off peak: the samples left cannot time it.
+    runner = RunnerConfig(cadence_spm=170, gct_ms=250, speed_m_s=3.0)
+    probe = _record(runner, side=Side.LEFT, rate_hz=1000, duration_s=8.0, seed=32)
+    k = 5
+    push_off = probe.plan.to_s[k] + probe.plan.imu_to_offset_s[k]
+    rec = _record(
+        runner,
+        side=Side.LEFT,
+        rate_hz=1000,
+        duration_s=8.0,
+        seed=32,
+        outages=(_packets_around(probe, push_off, 2, 2),),
+    )
+    contacts = _contacts(_detect(rec))
+    hit = [to for ic, to in contacts if abs(ic.t_s - rec.truth.ic_s[k]) < MATCH_S]
+    assert hit == [None]
+    others = [to for ic, to in contacts if abs(ic.t_s - rec.truth.ic_s[k]) >= MATCH_S]
+    assert len(others) >= 8
+    assert all(to is not None for to in others)
+
+
+@pytest.mark.parametrize("rate_hz", [500, 1000])
+def test_an_ic_peak_inside_two_lost_packets_is_timed_from_both_edges(rate_hz: int) -> None:
+    # Two lost packets hide the impact and the pitch-rate extremum; the IC feature's rise
+    # before the gap and its fall after it survive. The IC is still found, flagged, and
+    # timed where the two edges meet, not at the first sample after the gap (up to 15 ms
+    # late).
+    runner = RunnerConfig(cadence_spm=170, gct_ms=250, speed_m_s=3.0)
+    probe = _record(runner, side=Side.LEFT, rate_hz=rate_hz, duration_s=10.0, seed=33)
+    starts = np.array([b.t_host_s[0] for b in probe.blocks])
+    feature = probe.plan.ic_s + probe.plan.imu_ic_offset_s
+    steps = [3, 5, 7, 9, 11]
+    outages = []
+    for k in steps:
+        # The packet holding the feature and the neighbour on its farther side: at least
+        # 5 ms of missing data either side of it (the whole 10-ms impact).
+        j = int(np.searchsorted(starts, feature[k], side="right")) - 1
+        late = feature[k] - starts[j] >= 0.005
+        outages.append(_packets_around(probe, feature[k], 0 if late else 1, 1 if late else 0))
+    rec = _record(
+        runner, side=Side.LEFT, rate_hz=rate_hz, duration_s=10.0, seed=33, outages=tuple(outages)
+    )
+    contacts = _contacts(_detect(rec))
+    errors = []
+    for k in steps:
+        (ic, to), *_ = [c for c in contacts if abs(c[0].t_s - rec.truth.ic_s[k]) < MATCH_S]
+        assert ic.flags & StepFlag.NEAR_GAP
+        assert to is not None
+        errors.append(1e3 * (ic.t_s - rec.truth.ic_s[k]))
+    assert max(map(abs, errors)) <= 8.0, errors
+
+
 def test_events_right_after_a_restart_are_flagged_settling() -> None:
     runner = RunnerConfig(cadence_spm=170, gct_ms=250, speed_m_s=3.0)
     probe = _record(runner, side=Side.LEFT, rate_hz=1000, duration_s=8.0, seed=13)
