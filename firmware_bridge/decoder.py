@@ -335,8 +335,6 @@ class DeviceDecoder:
             n = packet.samples.shape[0]
             t_last_s = (t_us + (n - 1) * self._period_us) * 1e-6
             self.mapper.observe(t_last_s, t_arrival_s)
-            mapped_last = float(self.mapper.to_host(np.array([t_last_s]))[0])
-            self._latency_s += 0.05 * ((t_arrival_s - mapped_last) - self._latency_s)
         seq = self._unwrap_seq(packet.seq, t_us)
         after_later = self._top_seq is not None and seq < self._top_seq
         if self._top_seq is None or seq > self._top_seq:
@@ -391,7 +389,7 @@ class DeviceDecoder:
             held = self._held.pop(self._expected)
             self._expected += 1
             if held.packet.samples is not None and self._fits_stream(held.packet):
-                self._emit(held.packet.samples, held.t_device_us)
+                self._emit(held.packet.samples, held.t_device_us, held.t_arrival_s)
 
     def _fits_stream(self, packet: Packet) -> bool:
         """Whether a data packet matches the device's hello (kind and channel count)."""
@@ -407,7 +405,7 @@ class DeviceDecoder:
             self._release_held()
 
     # ---------------------------------------------------------------- output
-    def _emit(self, counts: npt.NDArray[np.integer], t_first_us: int) -> None:
+    def _emit(self, counts: npt.NDArray[np.integer], t_first_us: int, t_arrival_s: float) -> None:
         assert self._scales is not None
         assert self.info is not None
         n = counts.shape[0]
@@ -431,6 +429,7 @@ class DeviceDecoder:
         self._gap_pending = False
         self._next_t_device_us = t_first_us + n * self._period_us
         self._last_t_host_s = float(t_host_s[-1])
+        self._latency_s += 0.05 * ((t_arrival_s - self._last_t_host_s) - self._latency_s)
         values = counts.astype(np.float32) * self._scales
         self.stats.samples += n
         if self._on_mapped is not None:

@@ -7,6 +7,7 @@ the live processing thread would feed them, only as fast as the CPU allows.
 from __future__ import annotations
 
 import csv
+import enum
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -130,7 +131,7 @@ def analyze_blocks(
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6f}" if abs(value) < 1e4 else f"{value:.3f}"
-    if hasattr(value, "name") and hasattr(value, "value") and not isinstance(value, int):
+    if isinstance(value, enum.Enum) and not isinstance(value, int):
         return str(value.value)
     return str(value)
 

@@ -216,18 +216,9 @@ class VirtualDevice:
         b.next_hello_d_s = d_now
 
     @property
-    def next_seq(self) -> int:
-        """Sequence number of the next packet (16 bits)."""
-        return self._boot.seq
-
-    @property
     def next_ordinal(self) -> int:
         """Packets sent since the boot (never wraps)."""
         return self._boot.ordinal
-
-    @property
-    def boot_id(self) -> int:
-        return self._boot.boot_id
 
     def hello(self) -> Hello:
         s = self.spec

@@ -260,10 +260,3 @@ class SimulatedSession:
             feed.device.resume(t_s)
             feed.injected.lost_in_outages += feed.device.next_ordinal - before
         feed.needs_delimiter = True
-
-
-def clock_truth(
-    device: VirtualDevice, t_device_s: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """True host time (s) of device clock readings, for scoring a clock mapping."""
-    return device.host_time(t_device_s)
