@@ -19,7 +19,10 @@ import numpy as np
 
 from calibration.insole_layout import InsoleLayout
 from dashboard.acquisition import Acquisition
+from dashboard.app import has_display, run_dashboard, use_offscreen_for_screenshot
+from dashboard.live_session import LiveSession
 from dashboard.terminal_view import run_terminal_view
+from dashboard.window import DashboardConfig
 from firmware_bridge.csv_streams import read_csv_stream, write_csv_stream
 from firmware_bridge.errors import ConfigurationError, GaitcueError
 from firmware_bridge.hostclock import ScaledClock
@@ -185,7 +188,63 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_live(acquisition: Acquisition, duration_s: float | None, clock: ScaledClock) -> None:
+def _add_view_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("live view")
+    group.add_argument(
+        "--terminal",
+        action="store_true",
+        help="use the terminal view even where a display exists",
+    )
+    group.add_argument(
+        "--screenshot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="render the dashboard (offscreen without a display) and save it when the run "
+        "ends; use with --duration",
+    )
+    group.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        metavar="SPM",
+        help="target cadence in steps per minute (the metronome's tempo)",
+    )
+    group.add_argument(
+        "--metronome",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start with the metronome playing (needs --target; demo: on)",
+    )
+    group.add_argument(
+        "--audio-device",
+        default=None,
+        metavar="NAME|INDEX",
+        help="audio output for the metronome (default: the system's default output)",
+    )
+
+
+def _check_view_options(args: argparse.Namespace, duration_s: float | None) -> None:
+    if args.screenshot is not None:
+        _check_output_path(args.screenshot)
+        if duration_s is None:
+            raise ConfigurationError("--screenshot needs a --duration in seconds")
+        if args.terminal:
+            raise ConfigurationError("--screenshot draws the dashboard: leave out --terminal")
+    if args.target is not None and not (60.0 <= args.target <= 260.0):
+        raise ConfigurationError(f"--target must be 60–260 steps per minute, got {args.target}")
+
+
+def _run_live(
+    acquisition: Acquisition,
+    args: argparse.Namespace,
+    clock: ScaledClock,
+    *,
+    target_spm: float | None = None,
+    metronome_on: bool = False,
+    tibial: bool = False,
+) -> None:
+    duration_s: float | None = args.duration
     stop = threading.Event()
     _stop_on_signals(stop)
     if duration_s is not None:
@@ -197,19 +256,73 @@ def _run_live(acquisition: Acquisition, duration_s: float | None, clock: ScaledC
 
         threading.Thread(target=stop_at_end, daemon=True).start()
     processing = ProcessingThread(acquisition.buffers, GaitPipeline(clock=clock))
+    if args.screenshot is not None:
+        use_offscreen_for_screenshot()
+    graphical = not args.terminal and has_display()
     acquisition.start()
     processing.start()
     try:
-        run_terminal_view(acquisition, stop=stop, processing=processing)
+        if graphical:
+            _run_graphical(
+                acquisition,
+                processing,
+                args,
+                clock,
+                stop,
+                target_spm=target_spm,
+                metronome_on=metronome_on,
+                tibial=tibial,
+            )
+        else:
+            run_terminal_view(acquisition, stop=stop, processing=processing)
     finally:
         processing.stop()
         acquisition.stop()
 
 
+def _run_graphical(
+    acquisition: Acquisition,
+    processing: ProcessingThread,
+    args: argparse.Namespace,
+    clock: ScaledClock,
+    stop: threading.Event,
+    *,
+    target_spm: float | None,
+    metronome_on: bool,
+    tibial: bool,
+) -> None:
+    session = LiveSession(clock=clock)
+    config = DashboardConfig(
+        title="gaitcue — " + ("simulated runner" if getattr(args, "simulated", False) else "live"),
+        target_spm=target_spm,
+        metronome_on=metronome_on,
+        tibial=tibial,
+    )
+    window = run_dashboard(
+        acquisition,
+        processing,
+        session,
+        stop=stop,
+        metronome=None,
+        config=config,
+        screenshot=args.screenshot,
+    )
+    if args.screenshot is not None:
+        print(
+            f"screenshot written to {args.screenshot} ({window.frames} frames drawn)",
+            file=sys.stderr,
+        )
+
+
 def cmd_live(args: argparse.Namespace) -> int:
-    """Stream from serial ports into the live view."""
+    """Stream from serial ports (or the simulated runner) into the live view."""
+    if args.simulate:
+        return _run_simulated(args)
     if not args.serial:
-        raise ConfigurationError("name at least one port: gaitcue live --serial PORT [PORT …]")
+        raise ConfigurationError(
+            "name at least one port: gaitcue live --serial PORT [PORT …], or --simulate"
+        )
+    _check_view_options(args, args.duration)
     clock = ScaledClock(1.0)
     acquisition = Acquisition(clock=clock)
     try:
@@ -218,19 +331,37 @@ def cmd_live(args: argparse.Namespace) -> int:
     except GaitcueError:
         acquisition.stop()
         raise
-    _run_live(acquisition, args.duration, clock)
+    _run_live(acquisition, args, clock, target_spm=args.target, metronome_on=bool(args.metronome))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The simulated runner through the real serial bridge on pseudo-terminals."""
+    return _run_simulated(args)
+
+
+def _run_simulated(args: argparse.Namespace) -> int:
+    """The simulated runner on pseudo-terminals, read back through the serial bridge.
+
+    The target cadence defaults to the runner's own and the metronome plays unless
+    ``--no-metronome``.
+    """
+    _check_view_options(args, args.duration)
+    args.simulated = True
     clock = ScaledClock(args.speed)
     host = _start_simulator(args, clock)
     try:
         acquisition = Acquisition(clock=clock, latency_floor_s=host.session.latency_floor_s)
         for path in host.paths:
             acquisition.add_serial(path)
-        _run_live(acquisition, args.duration, clock)
+        _run_live(
+            acquisition,
+            args,
+            clock,
+            target_spm=args.target if args.target is not None else round(args.cadence),
+            metronome_on=args.metronome is not False,
+            tibial=args.imu_mount == "shank",
+        )
     finally:
         _finish_simulator(host, args.truth, clock)
     return 0
@@ -347,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulated treadmill session through the serial bridge")
     _add_simulation_options(demo)
+    _add_view_options(demo)
     demo.set_defaults(func=cmd_demo)
 
     live = sub.add_parser("live", help="stream from sensors into the live view")
@@ -357,7 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="serial ports (e.g. /dev/ttyACM0, COM3)",
     )
-    live.add_argument("--duration", type=float, default=None, metavar="S")
+    live.add_argument(
+        "--simulate",
+        action="store_true",
+        help="the simulated runner (on pseudo-terminals) instead of sensors",
+    )
+    _add_simulation_options(live)
+    _add_view_options(live)
     live.set_defaults(func=cmd_live)
 
     simulate = sub.add_parser("simulate", help="serve simulated devices on pseudo-terminals")

@@ -118,6 +118,9 @@ def _speed_or_nan(speed_m_s: float | None) -> float:
     return float(speed_m_s)
 
 
+_GAP_FLAGS = StepFlag.NEAR_GAP | StepFlag.SETTLING
+
+
 @dataclass(frozen=True)
 class _Columns:
     """Steps as arrays, shape ``(n,)`` each."""
@@ -131,6 +134,7 @@ class _Columns:
     double_support_ms: FloatArray
     walking: npt.NDArray[np.bool_]
     flagged: npt.NDArray[np.bool_]
+    gap_flagged: npt.NDArray[np.bool_]
     strike: tuple[FootStrike, ...]
     peak_force_n: FloatArray
     loading_rate_bw_s: FloatArray
@@ -151,6 +155,9 @@ class _Columns:
             double_support_ms=col("double_support_ms"),
             walking=np.fromiter((s.gait is Gait.WALKING for s in steps), np.bool_, len(steps)),
             flagged=np.fromiter((s.flags != StepFlag.NONE for s in steps), np.bool_, len(steps)),
+            gap_flagged=np.fromiter(
+                (bool(s.flags & _GAP_FLAGS) for s in steps), np.bool_, len(steps)
+            ),
             strike=tuple(s.foot_strike for s in steps),
             peak_force_n=col("peak_force_n"),
             loading_rate_bw_s=col("loading_rate_bw_s"),
@@ -165,6 +172,8 @@ class SideMetrics:
 
     Attributes:
         n_steps: steps of this side in the window.
+        n_gap_flagged: of those, steps touching missing data (near a gap or in a filter's
+            settling time after one).
         gct_ms_mean, gct_ms_sd: ground contact time (ms).
         flight_ms_mean, flight_ms_sd: flight time before the contact (ms), running steps.
         double_support_ms_mean: double support at the contact (ms), walking steps.
@@ -180,6 +189,7 @@ class SideMetrics:
     """
 
     n_steps: int = 0
+    n_gap_flagged: int = 0
     gct_ms_mean: float = _NAN
     gct_ms_sd: float = _NAN
     flight_ms_mean: float = _NAN
@@ -287,6 +297,7 @@ def _side_metrics(c: _Columns, mask: npt.NDArray[np.bool_], speed_m_s: float) ->
         }
     return SideMetrics(
         n_steps=n,
+        n_gap_flagged=int(c.gap_flagged[mask].sum()),
         gct_ms_mean=gct_mean,
         gct_ms_sd=_sd(gct),
         flight_ms_mean=_mean(c.flight_ms[mask]),
@@ -680,6 +691,11 @@ class Baseline:
     def complete(self) -> bool:
         """True once capture has ended."""
         return self._complete
+
+    @property
+    def start_s(self) -> float:
+        """IC (host s) of the first captured step; NaN before it."""
+        return self._start_s
 
     @property
     def metrics(self) -> GaitMetrics | None:

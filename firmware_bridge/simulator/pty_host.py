@@ -60,6 +60,12 @@ class PtyDeviceHost:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.finished = threading.Event()
+        self._muted: set[int] = set()
+
+    def mute(self, device_index: int) -> None:
+        """Stop sending device ``device_index``'s bytes from now on, as if it vanished
+        (battery dead, out of range); the port stays open."""
+        self._muted.add(device_index)
 
     def start(self) -> None:
         """Start generating and writing."""
@@ -123,6 +129,9 @@ class PtyDeviceHost:
         self.finished.set()
 
     def _write_now(self, device_index: int, payload: bytes) -> None:
+        if device_index in self._muted:
+            self.stats.bytes_dropped += len(payload)
+            return
         try:
             written = os.write(self._masters[device_index], payload)
         except BlockingIOError:

@@ -1,0 +1,292 @@
+"""The PT's live choices and what follows from them, with no GUI in it.
+
+``LiveSession`` holds the target cadence (absolute, or a percentage over a captured
+baseline), the baseline capture, the treadmill settings and the PT's markers as timed
+events, the session trends (cadence and contact-time balance per step), and the cadence
+adherence. The dashboard calls :meth:`LiveSession.ingest` with each analysis snapshot and
+reads the results; tests drive it without Qt.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from firmware_bridge.errors import ConfigurationError
+from realtime.events import Step
+from realtime.metrics import (
+    AdherenceSummary,
+    Baseline,
+    CadenceAdherence,
+    GaitMetrics,
+    MetricChange,
+    target_from_baseline,
+)
+from realtime.processing import AnalysisView
+
+KMH_PER_MPH = 1.609344
+CADENCE_WINDOW_STEPS = 8
+"""Steps in the rolling cadence that decides whether the runner is in the target band."""
+
+
+class SpeedUnit(enum.Enum):
+    """Treadmill speed unit shown and entered."""
+
+    KMH = "km/h"
+    MPH = "mph"
+
+
+class EventKind(enum.Enum):
+    """Kinds of timed session events."""
+
+    TREADMILL = "treadmill"
+    MARKER = "marker"
+    TARGET = "target"
+    BASELINE = "baseline"
+    METRONOME = "metronome"
+
+
+@dataclass(frozen=True)
+class TimedEvent:
+    """Something the PT did or set, at a host time.
+
+    Attributes:
+        t_s: host time (s).
+        kind: what kind of event.
+        text: human-readable description (units included).
+        value: the numeric setting where there is one (target spm, speed km/h), else NaN.
+    """
+
+    t_s: float
+    kind: EventKind
+    text: str
+    value: float = math.nan
+
+
+class _Series:
+    """A growable pair of float64 columns, amortised O(1) appends, views without copies."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._data = np.full((capacity, 2), np.nan)
+        self._n = 0
+
+    def append(self, t_s: float, value: float) -> None:
+        if self._n == len(self._data):
+            grown = np.full((2 * len(self._data), 2), np.nan)
+            grown[: self._n] = self._data
+            self._data = grown
+        self._data[self._n] = (t_s, value)
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def t_s(self) -> npt.NDArray[np.float64]:
+        return self._data[: self._n, 0]
+
+    @property
+    def values(self) -> npt.NDArray[np.float64]:
+        return self._data[: self._n, 1]
+
+
+def rolling_cadence_spm(steps: tuple[Step, ...], n: int = CADENCE_WINDOW_STEPS) -> float:
+    """``60000 / mean step time`` of the newest ``n`` steps with a known step time (spm);
+    NaN when none has one."""
+    times = [s.step_time_ms for s in steps[-n:] if math.isfinite(s.step_time_ms)]
+    if not times:
+        return math.nan
+    mean = sum(times) / len(times)
+    return 60_000.0 / mean if mean > 0.0 else math.nan
+
+
+class LiveSession:
+    """Targets, baseline, timed events and trends of one live session.
+
+    Args:
+        clock: host clock (s), the same one the pipeline uses.
+        band_spm: half-width of the cadence target band (spm).
+        baseline_s: length of a baseline capture (s).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        band_spm: float = 2.0,
+        baseline_s: float = 60.0,
+    ) -> None:
+        self.clock = clock
+        self.started_s = clock()
+        self.band_spm = band_spm
+        self.baseline_s = baseline_s
+        self.events: list[TimedEvent] = []
+        self.cadence_trend = _Series()
+        self.balance_trend = _Series()
+        self.rolling_cadence_spm = math.nan
+        self._target_spm: float | None = None
+        self._target_percent: float | None = None
+        self._baseline: Baseline | None = None
+        self._adherence: CadenceAdherence | None = None
+        self._seen_steps = 0
+        self._speed_kmh: float | None = None
+        self._incline_pct = 0.0
+        self._latest_metrics = GaitMetrics()
+
+    # ---------------------------------------------------------------- target
+    @property
+    def target_spm(self) -> float | None:
+        """The target cadence in force (spm), None before one is set."""
+        return self._target_spm
+
+    @property
+    def target_percent(self) -> float | None:
+        """The percentage over baseline the target follows, None for an absolute target."""
+        return self._target_percent
+
+    def set_target_spm(self, target_spm: float) -> None:
+        """An absolute target cadence (spm)."""
+        if not (math.isfinite(target_spm) and 60.0 <= target_spm <= 260.0):
+            raise ConfigurationError(
+                f"the target cadence must be between 60 and 260 spm, got {target_spm}"
+            )
+        self._target_percent = None
+        self._apply_target(target_spm, f"target {target_spm:.0f} spm")
+
+    def set_target_percent(self, percent: float) -> None:
+        """A target ``percent`` % over the captured baseline's cadence."""
+        base = self.baseline_metrics
+        if base is None:
+            raise ConfigurationError(
+                "capture a baseline first (press B), then set the target as a percentage of it"
+            )
+        target = target_from_baseline(base.cadence_spm, percent)
+        self._target_percent = percent
+        self._apply_target(
+            target, f"target {target:.0f} spm ({percent:+g} % over baseline {base.cadence_spm:.0f})"
+        )
+
+    def _apply_target(self, target_spm: float, text: str) -> None:
+        self._target_spm = target_spm
+        if self._adherence is None:
+            self._adherence = CadenceAdherence(target_spm=target_spm, band_spm=self.band_spm)
+        else:
+            self._adherence.set_target(target_spm=target_spm)
+        self.log(EventKind.TARGET, text, target_spm)
+
+    def in_band(self) -> bool | None:
+        """Whether the rolling 8-step cadence is within the target band; None when there is
+        no target or no cadence yet."""
+        if self._target_spm is None or not math.isfinite(self.rolling_cadence_spm):
+            return None
+        return abs(self.rolling_cadence_spm - self._target_spm) <= self.band_spm
+
+    # ---------------------------------------------------------------- baseline
+    def start_baseline(self) -> None:
+        """Start capturing a baseline of ``baseline_s`` seconds from the next step."""
+        self._baseline = Baseline(
+            duration_s=self.baseline_s,
+            speed_m_s=None if self._speed_kmh is None else self._speed_kmh / 3.6,
+        )
+        self.log(EventKind.BASELINE, f"baseline capture started ({self.baseline_s:g} s)")
+
+    @property
+    def baseline_capturing(self) -> bool:
+        return self._baseline is not None and not self._baseline.complete
+
+    def baseline_progress(self, now_s: float) -> float:
+        """Share of the capture done (0–1); 0 when none runs, 1 when complete."""
+        b = self._baseline
+        if b is None:
+            return 0.0
+        if b.complete:
+            return 1.0
+        start = b.start_s
+        if math.isnan(start):
+            return 0.0
+        return min(1.0, max(0.0, (now_s - start) / b.duration_s))
+
+    @property
+    def baseline_metrics(self) -> GaitMetrics | None:
+        """The completed baseline's metrics, None before."""
+        b = self._baseline
+        return None if b is None else b.metrics
+
+    def compare_to_baseline(self) -> dict[str, MetricChange]:
+        """Every metric now against the baseline; empty before a baseline exists."""
+        b = self._baseline
+        if b is None or b.metrics is None:
+            return {}
+        return b.compare(self._latest_metrics)
+
+    # ---------------------------------------------------------------- events
+    def log(self, kind: EventKind, text: str, value: float = math.nan) -> TimedEvent:
+        """Record a timed event now."""
+        event = TimedEvent(self.clock(), kind, text, value)
+        self.events.append(event)
+        return event
+
+    def mark(self, note: str) -> TimedEvent:
+        """The PT marks the moment with a note."""
+        note = note.strip() or "marker"
+        return self.log(EventKind.MARKER, note)
+
+    def set_treadmill(self, *, speed: float, unit: SpeedUnit, incline_pct: float) -> None:
+        """Treadmill speed (in ``unit``) and incline (%), logged as a timed event."""
+        if not (math.isfinite(speed) and 0.0 <= speed <= 40.0):
+            raise ConfigurationError(f"treadmill speed must be 0–40 {unit.value}, got {speed}")
+        if not (math.isfinite(incline_pct) and -15.0 <= incline_pct <= 40.0):
+            raise ConfigurationError(f"incline must be −15 to 40 %, got {incline_pct}")
+        kmh = speed * KMH_PER_MPH if unit is SpeedUnit.MPH else speed
+        self._speed_kmh = kmh if kmh > 0.0 else None
+        self._incline_pct = incline_pct
+        self.log(
+            EventKind.TREADMILL,
+            f"treadmill {speed:.1f} {unit.value} ({kmh:.1f} km/h), incline {incline_pct:.1f} %",
+            kmh,
+        )
+
+    @property
+    def speed_m_s(self) -> float | None:
+        """Treadmill speed (m/s), None when not entered or zero."""
+        return None if self._speed_kmh is None else self._speed_kmh / 3.6
+
+    # ---------------------------------------------------------------- analysis
+    def ingest(self, view: AnalysisView, *, beat_times_s: tuple[float, ...] = ()) -> list[Step]:
+        """Take the steps new since the last call from ``view`` (and beats played since),
+        update baseline, trends and adherence; return the new steps."""
+        self._latest_metrics = view.metrics
+        n_new = view.n_steps - self._seen_steps
+        self._seen_steps = view.n_steps
+        new = list(view.recent_steps[-n_new:]) if n_new > 0 else []
+        if n_new > len(view.recent_steps):
+            # More steps than the view keeps arrived between two calls: the trend misses
+            # the oldest of them, the baseline and adherence use what is left.
+            new = list(view.recent_steps)
+        self.rolling_cadence_spm = rolling_cadence_spm(view.recent_steps)
+        if self._baseline is not None and not self._baseline.complete:
+            self._baseline.update(new)
+            if self._baseline.complete and self._baseline.metrics is not None:
+                cadence = self._baseline.metrics.cadence_spm
+                self.log(
+                    EventKind.BASELINE,
+                    f"baseline captured: {cadence:.0f} spm, {self._baseline.metrics.n_steps} steps",
+                    cadence,
+                )
+        if self._adherence is not None:
+            self._adherence.update(new, beat_times_s=beat_times_s)
+        if new:
+            m = view.metrics
+            t = new[-1].ic_s
+            self.cadence_trend.append(t, m.cadence_spm)
+            self.balance_trend.append(t, m.gct_balance_left_pct)
+        return new
+
+    def adherence(self) -> AdherenceSummary | None:
+        """Adherence to the target since it was first set; None without a target."""
+        return None if self._adherence is None else self._adherence.snapshot()

@@ -1,0 +1,1 @@
+"""Qt widgets of the live dashboard (pyqtgraph on PySide6)."""

@@ -1,0 +1,85 @@
+"""The device panel: connection state, battery, packet loss, clock drift and latency."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from dashboard.acquisition import DeviceRow
+from dashboard.readouts import Level
+from dashboard.widgets.theme import LEVEL_COLOUR
+
+COLUMNS = ("device", "state", "battery", "loss %", "drift ppm", "latency ms", "rate Hz", "faults")
+
+
+def row_texts(row: DeviceRow) -> tuple[str, ...]:
+    """The cells of one device row, in ``COLUMNS`` order."""
+    faults = row.corrupt + row.duplicate + row.late + row.resets
+    return (
+        row.stream_id if row.calibrated or row.rate_hz == 0 else f"{row.stream_id} (uncal.)",
+        row.state,
+        "—" if row.battery_pct is None else f"{row.battery_pct} %",
+        f"{row.loss_pct:.2f}",
+        f"{row.drift_ppm:+.1f}",
+        f"{row.latency_ms:.1f}",
+        f"{row.rate_hz:.0f}",
+        str(faults),
+    )
+
+
+def row_level(row: DeviceRow) -> Level:
+    """Green when connected and losing < 1 % of packets, amber for more loss, grey when
+    silent, reconnecting or closed."""
+    if row.state != "connected":
+        return Level.STALE
+    return Level.OK if row.loss_pct < 1.0 else Level.WARN
+
+
+class DeviceTable(QtWidgets.QTableWidget):
+    """One row per device (or per port still waiting for its device's hello)."""
+
+    def __init__(self) -> None:
+        super().__init__(0, len(COLUMNS))
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self._shown: list[tuple[tuple[str, ...], Level]] = []
+
+    def update_rows(self, rows: list[DeviceRow]) -> None:
+        """Show ``rows``; cells are only touched when their text changes."""
+        wanted = [(row_texts(r), row_level(r)) for r in rows]
+        if len(wanted) != self.rowCount():
+            self.setRowCount(len(wanted))
+            self._shown = [((), Level.NEUTRAL)] * len(wanted)
+        for r, (texts, level) in enumerate(wanted):
+            if self._shown[r] == (texts, level):
+                continue
+            colour = QtGui.QColor(LEVEL_COLOUR[level])
+            for c, text in enumerate(texts):
+                item = self.item(r, c)
+                if item is None:
+                    item = QtWidgets.QTableWidgetItem()
+                    if c:
+                        item.setTextAlignment(
+                            QtCore.Qt.AlignmentFlag.AlignRight
+                            | QtCore.Qt.AlignmentFlag.AlignVCenter
+                        )
+                    self.setItem(r, c, item)
+                item.setText(text)
+                if c == 1 or level is Level.STALE:
+                    item.setForeground(colour)
+                else:
+                    item.setForeground(QtGui.QColor(LEVEL_COLOUR[Level.NEUTRAL]))
+            self._shown[r] = (texts, level)
+
+    def state_of(self, device: str) -> str:
+        """The state text shown for ``device`` (a stream id prefix), '' when absent."""
+        for r in range(self.rowCount()):
+            item = self.item(r, 0)
+            if item is not None and item.text().startswith(device):
+                state = self.item(r, 1)
+                return "" if state is None else state.text()
+        return ""
