@@ -274,7 +274,7 @@ def _run_live(
                 tibial=tibial,
             )
         else:
-            run_terminal_view(acquisition, stop=stop, processing=processing)
+            run_terminal_view(acquisition, stop=stop, processing=processing, target_spm=target_spm)
     finally:
         processing.stop()
         acquisition.stop()

@@ -7,7 +7,6 @@ new block every few seconds instead, so logs stay readable.
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import TextIO
 import numpy as np
 
 from dashboard.acquisition import Acquisition, DeviceRow
+from dashboard.readouts import Bands, Level, Readout, gait_readouts
 from firmware_bridge.samples import Side, StreamKind
 from realtime.processing import AnalysisView, ProcessingThread
 from realtime.streams import StreamBuffers
@@ -57,61 +57,48 @@ def render_rows(rows: list[DeviceRow], readings: dict[str, str], *, title: str =
     return "\n".join(lines)
 
 
-STALE_STEP_S = 2.0
-"""A side with no valid step for this long shows its numbers as "—"."""
+_ANSI = {
+    Level.OK: "\x1b[32m",
+    Level.WARN: "\x1b[33m",
+    Level.ALERT: "\x1b[31m",
+    Level.STALE: "\x1b[90m",
+}
 
 
-def _num(value: float, fmt: str, fresh: bool) -> str:
-    return format(value, fmt) if fresh and math.isfinite(value) else "—"
+def _paint(readout: Readout, colour: bool) -> str:
+    """The readout's text, in its level's colour on a terminal; with a ``(band)`` word
+    when colours are off and the level says something."""
+    if colour and readout.level in _ANSI:
+        return f"{_ANSI[readout.level]}{readout.text}\x1b[0m"
+    if not colour and readout.level in (Level.WARN, Level.ALERT):
+        return f"{readout.text} ({'amber' if readout.level is Level.WARN else 'red'})"
+    return readout.text
 
 
-def balance_band(longer_side_pct: float) -> str:
-    """GCT balance band as running watches show it: green ≤ 50.7 % on the longer side,
-    orange to 52.2 %, red above."""
-    if not math.isfinite(longer_side_pct):
-        return ""
-    if longer_side_pct <= 50.7:
-        return "green"
-    return "orange" if longer_side_pct <= 52.2 else "red"
+def render_gait(
+    view: AnalysisView,
+    now_s: float,
+    *,
+    target_spm: float | None = None,
+    bands: Bands | None = None,
+    colour: bool = False,
+) -> str:
+    """The live gait numbers as text, by the same rules as the dashboard's: a side without
+    a step for 2 s shows "—", colours (or words) follow the PT's bands."""
+    r = gait_readouts(view, now_s, target_spm=target_spm, bands=bands or Bands())
+    L, R = Side.LEFT, Side.RIGHT
 
+    def pair(readouts: dict[Side, Readout]) -> str:
+        return f"L {_paint(readouts[L], colour)}  R {_paint(readouts[R], colour)}"
 
-def render_gait(view: AnalysisView, now_s: float) -> str:
-    """The live gait numbers as text; a side without a step for 2 s shows "—"."""
     m = view.metrics
-    fresh = {
-        side: now_s - view.last_step_s.get(side.name.lower(), -math.inf) <= STALE_STEP_S
-        for side in (Side.LEFT, Side.RIGHT)
-    }
-    both = all(fresh.values())
-    any_fresh = any(fresh.values())
-
-    def strike(side: Side) -> str:
-        shares = m.side(side).foot_strike_pct
-        if not fresh[side] or not shares:
-            return "—"
-        cls, pct = max(shares.items(), key=lambda kv: kv[1])
-        return f"{cls.value} {pct:.0f}%"
-
-    balance = (
-        f"L {m.gct_balance_left_pct:.1f}% / R {m.gct_balance_right_pct:.1f}% "
-        f"({balance_band(max(m.gct_balance_left_pct, m.gct_balance_right_pct))})"
-        if both and math.isfinite(m.gct_balance_left_pct)
-        else "—"
-    )
-    left, right = m.left, m.right
     flagged = "" if not m.n_steps else f", {m.flagged_pct:.0f}% flagged"
+    target = "" if target_spm is None else f" (target {target_spm:.0f})"
     return "\n".join(
         [
-            f"cadence {_num(m.cadence_spm, '.1f', any_fresh)} spm   "
-            f"GCT L {_num(left.gct_ms_mean, '.0f', fresh[Side.LEFT])} ms  "
-            f"R {_num(right.gct_ms_mean, '.0f', fresh[Side.RIGHT])} ms   balance {balance}   "
-            f"flight L {_num(left.flight_ms_mean, '.0f', fresh[Side.LEFT])} "
-            f"R {_num(right.flight_ms_mean, '.0f', fresh[Side.RIGHT])} ms",
-            f"foot strike L {strike(Side.LEFT)}  R {strike(Side.RIGHT)}   "
-            f"peak force L {_num(left.peak_force_n_mean, '.0f', fresh[Side.LEFT])} "
-            f"R {_num(right.peak_force_n_mean, '.0f', fresh[Side.RIGHT])} N   "
-            f"peak accel L {_num(left.peak_accel_g_mean, '.1f', fresh[Side.LEFT])} "
-            f"R {_num(right.peak_accel_g_mean, '.1f', fresh[Side.RIGHT])} g   "
+            f"cadence {_paint(r.cadence, colour)}{target}   GCT {pair(r.gct)}   "
+            f"balance {_paint(r.balance, colour)}   flight {pair(r.flight)}",
+            f"foot strike {pair(r.foot_strike)}   impact {pair(r.impact)}   "
             f"steps {view.n_steps}{flagged}",
         ]
     )
@@ -125,6 +112,7 @@ def run_terminal_view(
     refresh_s: float = 0.5,
     out: TextIO = sys.stdout,
     title: Callable[[], str] = lambda: "gaitcue live — Ctrl-C to stop",
+    target_spm: float | None = None,
 ) -> None:
     """Redraw the view until ``stop`` is set."""
     interactive = out.isatty()
@@ -136,7 +124,9 @@ def run_terminal_view(
         readings = {r.stream_id: latest_reading(acquisition.buffers, r.stream_id) for r in rows}
         text = render_rows(rows, readings, title=title())
         if processing is not None:
-            text += "\n\n" + render_gait(processing.view(), acquisition.clock())
+            text += "\n\n" + render_gait(
+                processing.view(), acquisition.clock(), target_spm=target_spm, colour=interactive
+            )
         if interactive:
             if drawn_lines:
                 out.write(f"\x1b[{drawn_lines}F")
