@@ -40,6 +40,9 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/accuracy.py --quick
+	$(BIN)/python bench/metronome.py
+	$(BIN)/python bench/dashboard_fps.py
+	$(BIN)/python bench/ble_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -21,6 +21,8 @@ from calibration.insole_layout import InsoleLayout
 from dashboard.acquisition import Acquisition
 from dashboard.app import has_display, run_dashboard, use_offscreen_for_screenshot
 from dashboard.live_session import LiveSession
+from dashboard.metronome.cli import add_parser as add_metronome_parser
+from dashboard.metronome_control import LiveMetronome
 from dashboard.terminal_view import run_terminal_view
 from dashboard.window import DashboardConfig
 from firmware_bridge.csv_streams import read_csv_stream, write_csv_stream
@@ -298,15 +300,19 @@ def _run_graphical(
         metronome_on=metronome_on,
         tibial=tibial,
     )
-    window = run_dashboard(
-        acquisition,
-        processing,
-        session,
-        stop=stop,
-        metronome=None,
-        config=config,
-        screenshot=args.screenshot,
-    )
+    metronome = LiveMetronome(clock=clock, device=args.audio_device, target_spm=target_spm or 170.0)
+    try:
+        window = run_dashboard(
+            acquisition,
+            processing,
+            session,
+            stop=stop,
+            metronome=metronome,
+            config=config,
+            screenshot=args.screenshot,
+        )
+    finally:
+        metronome.close()
     if args.screenshot is not None:
         print(
             f"screenshot written to {args.screenshot} ({window.frames} frames drawn)",
@@ -549,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
     analyze.set_defaults(func=cmd_analyze)
+    add_metronome_parser(sub)
     return parser
 
 

@@ -45,7 +45,8 @@ class DeviceTable(QtWidgets.QTableWidget):
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
+        self.setWordWrap(False)
         self._shown: list[tuple[tuple[str, ...], Level]] = []
 
     def update_rows(self, rows: list[DeviceRow]) -> None:

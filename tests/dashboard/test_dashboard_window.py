@@ -177,3 +177,58 @@ def test_screenshot_is_a_rendered_png(qtbot: QtBot, replay: Replay, tmp_path: Pa
         image.pixel(x, y) for x in range(0, image.width(), 37) for y in range(0, image.height(), 29)
     }
     assert len(colours) > 20  # plots, numbers and tables, not a blank window
+
+
+def test_controls_drive_the_metronome(qtbot: QtBot, replay: Replay) -> None:
+    from dashboard.metronome import CueMode
+    from dashboard.metronome_control import LiveMetronome
+
+    metronome = LiveMetronome(clock=replay.clock, target_spm=170.0)
+    session = LiveSession(clock=replay.clock)
+    window = DashboardWindow(
+        replay.acquisition,
+        replay.processing,
+        session,
+        metronome=metronome,
+        config=DashboardConfig(target_spm=170.0),
+    )
+    window.timer.stop()
+    qtbot.addWidget(window)
+    with qtbot.waitExposed(window):
+        window.show()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    try:
+        _run(window, replay, 4.0)
+        assert not metronome.enabled
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_M)
+        assert metronome.enabled
+        assert window.session.events[-1].text == "metronome on"
+        window.controls.target_spm.setValue(176.0)
+        assert metronome.settings.bpm == 176.0
+        engine = metronome.engine
+        assert engine is not None
+        assert engine.settings.bpm == 176.0
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_2)
+        assert metronome.settings.mode is CueMode.OUT_OF_BAND
+        window.controls.volume.setValue(30)
+        assert metronome.settings.volume == pytest.approx(0.3)
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_A)
+        assert metronome.settings.accent_every == 4
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_1)
+        # Beats arrive in host time as the clock moves; the beat light follows them.
+        _run(window, replay, 8.0, frame_s=0.02)
+        adherence = window.session.adherence()
+        assert adherence is not None
+        assert adherence.n_beats_matched > 0
+        lit = [
+            window.controls.beat_light.property("lit")
+            for _ in range(30)
+            if (_run(window, replay, replay.clock.now_s + 0.02, frame_s=0.02) is None)
+        ]
+        assert any(lit)
+        assert not all(lit)
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_M)
+        assert not metronome.enabled
+    finally:
+        metronome.close()
