@@ -43,6 +43,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/metronome.py
 	$(BIN)/python bench/dashboard_fps.py
 	$(BIN)/python bench/ble_throughput.py
+	$(BIN)/python bench/calibration_recovery.py
+	$(BIN)/python bench/session_io.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -117,7 +117,7 @@ def realtime_pty(duration_s: float = 20.0) -> dict[str, float]:
     time.sleep(0.2)
     acquisition.stop()
     host.stop()
-    gaps = np.concatenate([np.asarray(r.read_timing().gaps_s) for r in acquisition.readers])
+    gaps = np.asarray(acquisition.read_timing().gaps_s)
     rows = acquisition.device_rows()
     return {
         "duration_s": duration_s,

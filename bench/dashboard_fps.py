@@ -8,7 +8,7 @@ is no display). DESIGN.md's definitions:
   panels visible; target ≥ 30. The pressure maps repaint only when a cell's colour or the
   trail changes and the trends when steps arrive: their paint rates are reported apart;
 * acquisition stall = gap between successive serial reads minus the expected interval
-  (each port's median gap); target p99.9 ≤ 20 ms, max ≤ 100 ms while drawing.
+  (the median gap); target p99.9 ≤ 20 ms, max ≤ 100 ms while drawing.
 
 Also reported: the GUI thread's time per refresh (pulling snapshots and setting data) and
 the process CPU share. Figures are valid only at 1× on an otherwise idle machine.
@@ -101,16 +101,14 @@ def measure(duration_s: float, warmup_s: float) -> dict[str, object]:
             window.paint_counter.reset()
             window.other_paints.reset()
             refresh_s.clear()
-            for i, reader in enumerate(acquisition.readers):
-                marks[f"gaps{i}"] = float(len(reader.read_timing().gaps_s))
+            marks["gaps"] = float(len(acquisition.read_timing().gaps_s))
             marks["cpu"] = time.process_time()
             marks["wall"] = time.perf_counter()
             marks["frames"] = float(window.frames)
 
         def finish() -> None:
             marks["fps"] = window.paint_counter.fps()
-            for i, reader in enumerate(acquisition.readers):
-                marks[f"gaps_end{i}"] = float(len(reader.read_timing().gaps_s))
+            marks["gaps_end"] = float(len(acquisition.read_timing().gaps_s))
             marks["cpu_end"] = time.process_time()
             marks["wall_end"] = time.perf_counter()
             marks["frames_end"] = float(window.frames)
@@ -125,16 +123,11 @@ def measure(duration_s: float, warmup_s: float) -> dict[str, object]:
         acquisition.stop()
         child.terminate()
         child.wait(timeout=10)
-        stalls = []
-        gaps_all = []
-        for i, reader in enumerate(acquisition.readers):
-            gaps = np.asarray(reader.read_timing().gaps_s)
-            gaps = gaps[int(marks[f"gaps{i}"]) : int(marks[f"gaps_end{i}"])]
-            if gaps.size:
-                gaps_all.append(gaps)
-                stalls.append(gaps - np.median(gaps))
-        stall = np.concatenate(stalls) if stalls else np.zeros(1)
-        gap = np.concatenate(gaps_all) if gaps_all else np.zeros(1)
+        all_gaps = np.asarray(acquisition.read_timing().gaps_s)
+        gap = all_gaps[int(marks["gaps"]) : int(marks["gaps_end"])]
+        if gap.size == 0:
+            gap = np.zeros(1)
+        stall = gap - np.median(gap)
         wall = marks["wall_end"] - marks["wall"]
         frame_ms = 1e3 * np.asarray(refresh_s)
         return {

@@ -17,18 +17,27 @@ from types import FrameType
 
 import numpy as np
 
+from calibration.files import calibration_document
 from calibration.insole_layout import InsoleLayout
 from dashboard.acquisition import Acquisition
 from dashboard.app import has_display, run_dashboard, use_offscreen_for_screenshot
+from dashboard.ble_cmd import add_ble_live_options, add_scan_parser, open_ble_from_args
+from dashboard.calibrate_cmd import add_calibration_options, store_from_args
+from dashboard.calibrate_cmd import add_parser as add_calibrate_parser
 from dashboard.live_session import LiveSession
 from dashboard.metronome.cli import add_parser as add_metronome_parser
 from dashboard.metronome_control import LiveMetronome
+from dashboard.session.simulated import record_simulated
+from dashboard.session.writer import SessionWriter
+from dashboard.session_cmd import add_parsers as add_session_parsers
+from dashboard.session_cmd import analyze_session, is_session_dir
 from dashboard.terminal_view import run_terminal_view
 from dashboard.window import DashboardConfig
 from firmware_bridge.csv_streams import read_csv_stream, write_csv_stream
 from firmware_bridge.errors import ConfigurationError, GaitcueError
 from firmware_bridge.hostclock import ScaledClock
-from firmware_bridge.samples import Mount, Side, StreamKind
+from firmware_bridge.samples import Mount, Side, StreamInfo, StreamKind
+from firmware_bridge.serial_port import SerialReader
 from firmware_bridge.simulator.faults import FaultSpec
 from firmware_bridge.simulator.gait import FootStrike, RunnerConfig
 from firmware_bridge.simulator.offline import decode_session
@@ -169,9 +178,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise ConfigurationError("--csv needs a --duration in seconds")
         _write_simulated_csv(args)
         return 0
+    if args.record is not None:
+        if args.duration is None:
+            raise ConfigurationError("--record needs a --duration in seconds")
+        recorded = record_simulated(_simulation_config(args, start_s=0.0), args.record)
+        print(f"simulated {args.duration:.0f} s recorded in {recorded}")
+        return 0
     if not args.pty:
         raise ConfigurationError(
-            "say where the devices go: gaitcue simulate --pty, or --csv DIR --duration S"
+            "say where the devices go: gaitcue simulate --pty, --csv DIR or --record DIR "
+            "(the last two with --duration S)"
         )
     clock = ScaledClock(args.speed)
     host = _start_simulator(args, clock)
@@ -219,6 +235,17 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
         help="start with the metronome playing (needs --target; demo: on)",
     )
     group.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record the session (raw packets, steps, beats, events) into a new folder DIR",
+    )
+    group.add_argument("--runner", default=None, metavar="ID", help="runner id for the record")
+    group.add_argument("--body-mass", type=float, default=None, metavar="KG")
+    group.add_argument("--involved-side", choices=("left", "right"), default=None)
+    group.add_argument("--shoe", default=None, metavar="TEXT")
+    group.add_argument(
         "--audio-device",
         default=None,
         metavar="NAME|INDEX",
@@ -237,6 +264,48 @@ def _check_view_options(args: argparse.Namespace, duration_s: float | None) -> N
         raise ConfigurationError(f"--target must be 60–260 steps per minute, got {args.target}")
 
 
+def _open_recorder(
+    args: argparse.Namespace, acquisition: Acquisition, clock: ScaledClock, *, source: str
+) -> SessionWriter | None:
+    """Start recording into ``--record DIR`` (None without it): every transport's raw bytes
+    as they arrive, and each stream's description and calibration as it starts."""
+    if args.record is None:
+        return None
+    metadata = {
+        key: value
+        for key, value in (
+            ("body_mass_kg", args.body_mass),
+            ("involved_side", args.involved_side),
+            ("shoe", args.shoe),
+            ("latency_floor_s", acquisition.latency_floor_s),
+        )
+        if value is not None
+    }
+    writer = SessionWriter(
+        args.record,
+        source=source,
+        clock=clock,
+        runner=None if args.runner is None else {"runner_id": args.runner},
+        metadata=metadata,
+    )
+    for reader in acquisition.readers:
+        transport = "serial" if isinstance(reader, SerialReader) else "ble"
+        link_id = writer.add_link(transport, reader.port)
+
+        def tap(data: bytes, t_s: float, link_id: int = link_id) -> None:
+            writer.record_bytes(link_id, t_s, data)
+
+        reader.on_raw = tap  # type: ignore[attr-defined]
+    store = acquisition.sink.store
+
+    def describe(info: StreamInfo) -> None:
+        cal = store.get(info.device_id) if info.calibrated else None
+        writer.add_device(info, calibration=None if cal is None else calibration_document(cal))
+
+    acquisition.stream_listeners.append(describe)
+    return writer
+
+
 def _run_live(
     acquisition: Acquisition,
     args: argparse.Namespace,
@@ -245,6 +314,7 @@ def _run_live(
     target_spm: float | None = None,
     metronome_on: bool = False,
     tibial: bool = False,
+    source: str = "live",
 ) -> None:
     duration_s: float | None = args.duration
     stop = threading.Event()
@@ -257,7 +327,9 @@ def _run_live(
             stop.set()
 
         threading.Thread(target=stop_at_end, daemon=True).start()
+    recorder = _open_recorder(args, acquisition, clock, source=source)
     processing = ProcessingThread(acquisition.buffers, GaitPipeline(clock=clock))
+    session = LiveSession(clock=clock, recorder=recorder)
     if args.screenshot is not None:
         use_offscreen_for_screenshot()
     graphical = not args.terminal and has_display()
@@ -268,6 +340,7 @@ def _run_live(
             _run_graphical(
                 acquisition,
                 processing,
+                session,
                 args,
                 clock,
                 stop,
@@ -276,15 +349,33 @@ def _run_live(
                 tibial=tibial,
             )
         else:
-            run_terminal_view(acquisition, stop=stop, processing=processing, target_spm=target_spm)
+            if target_spm is not None:
+                session.set_target_spm(target_spm)
+            run_terminal_view(
+                acquisition,
+                stop=stop,
+                processing=processing,
+                session=session,
+                target_spm=target_spm,
+                status=(lambda: recorder.error) if recorder is not None else None,
+            )
     finally:
         processing.stop()
         acquisition.stop()
+        if recorder is not None:
+            session.ingest(processing.view())
+            recorder.close()
+            print(
+                f"session recorded in {recorder.directory}"
+                + (f" (stopped early: {recorder.error})" if recorder.error else ""),
+                file=sys.stderr,
+            )
 
 
 def _run_graphical(
     acquisition: Acquisition,
     processing: ProcessingThread,
+    session: LiveSession,
     args: argparse.Namespace,
     clock: ScaledClock,
     stop: threading.Event,
@@ -293,7 +384,6 @@ def _run_graphical(
     metronome_on: bool,
     tibial: bool,
 ) -> None:
-    session = LiveSession(clock=clock)
     config = DashboardConfig(
         title="gaitcue — " + ("simulated runner" if getattr(args, "simulated", False) else "live"),
         target_spm=target_spm,
@@ -321,23 +411,45 @@ def _run_graphical(
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    """Stream from serial ports (or the simulated runner) into the live view."""
+    """Stream from serial ports, BLE devices (or the simulated runner) into the live view."""
     if args.simulate:
         return _run_simulated(args)
-    if not args.serial:
+    if not (args.serial or args.ble or args.ble_sim):
         raise ConfigurationError(
-            "name at least one port: gaitcue live --serial PORT [PORT …], or --simulate"
+            "name a sensor: --serial PORT …, --ble ADDR …|auto, --ble-sim, or --simulate"
         )
     _check_view_options(args, args.duration)
+    store = store_from_args(args)
+    problems: list[str] = []
     clock = ScaledClock(1.0)
-    acquisition = Acquisition(clock=clock)
+    acquisition = Acquisition(
+        clock=clock, calibration=store, on_calibration_problem=problems.append
+    )
+    ble = None
     try:
         for port in args.serial:
             acquisition.add_serial(port)
+        ble = open_ble_from_args(acquisition, args, clock)
     except GaitcueError:
         acquisition.stop()
         raise
-    _run_live(acquisition, args, clock, target_spm=args.target, metronome_on=bool(args.metronome))
+    if ble is not None:
+        acquisition.add_transports(ble.links)
+    try:
+        _run_live(
+            acquisition, args, clock, target_spm=args.target, metronome_on=bool(args.metronome)
+        )
+    finally:
+        if ble is not None:
+            ble.close()
+    if problems:
+        raise ConfigurationError(problems[0])
+    unused = set(store.device_ids()) - acquisition.sink.applied_device_ids
+    for device_id in sorted(unused):
+        print(
+            f"note: no device {device_id:08x} connected; its calibration was not used",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -356,6 +468,9 @@ def _run_simulated(args: argparse.Namespace) -> int:
     args.simulated = True
     clock = ScaledClock(args.speed)
     host = _start_simulator(args, clock)
+    truth = args.truth
+    if truth is None and args.record is not None:
+        truth = args.record / "truth.csv"
     try:
         acquisition = Acquisition(clock=clock, latency_floor_s=host.session.latency_floor_s)
         for path in host.paths:
@@ -367,9 +482,10 @@ def _run_simulated(args: argparse.Namespace) -> int:
             target_spm=args.target if args.target is not None else round(args.cadence),
             metronome_on=args.metronome is not False,
             tibial=args.imu_mount == "shank",
+            source="simulated",
         )
     finally:
-        _finish_simulator(host, args.truth, clock)
+        _finish_simulator(host, truth, clock)
     return 0
 
 
@@ -401,6 +517,18 @@ def _progress_printer(enabled: bool) -> Callable[[float], None] | None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Offline analysis of CSV streams (a directory of them, or files named one by one)."""
     files: dict[str, Path] = {}
+    if args.input is not None and is_session_dir(args.input):
+        result = analyze_session(
+            args.input,
+            args.out,
+            threshold_n=args.threshold,
+            body_mass_kg=args.body_mass,
+            speed_kmh=args.speed_kmh,
+            insole_layout=args.insole_layout,
+            imu_mount=args.imu_mount,
+        )
+        print(f"{len(result.steps)} steps: {args.out / 'steps.csv'}, {args.out / 'summary.json'}")
+        return 0
     if args.input is not None:
         if not args.input.is_dir():
             raise ConfigurationError(
@@ -420,7 +548,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             "give CSV streams: a directory, or --left-insole/--right-insole/--left-imu/--right-imu"
         )
-    mount = Mount.FOOT if args.imu_mount == "foot" else Mount.SHANK
+    mount = Mount.SHANK if args.imu_mount == "shank" else Mount.FOOT
     layouts = None
     if args.insole_layout is not None:
         layout = InsoleLayout.from_json(args.insole_layout)
@@ -502,10 +630,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_simulation_options(live)
     _add_view_options(live)
+    add_ble_live_options(live)
+    add_calibration_options(live)
     live.set_defaults(func=cmd_live)
 
     simulate = sub.add_parser("simulate", help="serve simulated devices on pseudo-terminals")
     simulate.add_argument("--pty", action="store_true", help="one pseudo-terminal per device")
+    simulate.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record a session directory (with truth.csv) to DIR, as fast as possible",
+    )
     simulate.add_argument(
         "--csv",
         type=Path,
@@ -537,7 +674,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="cell positions (x, y fractions) and areas; default layout by cell count otherwise",
     )
-    analyze.add_argument("--imu-mount", choices=("foot", "shank"), default="foot")
+    analyze.add_argument(
+        "--imu-mount",
+        choices=("foot", "shank"),
+        default=None,
+        help="where the IMUs are (default: what the session says, else foot)",
+    )
     analyze.add_argument(
         "--threshold",
         type=float,
@@ -556,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", type=Path, required=True, metavar="DIR")
     analyze.set_defaults(func=cmd_analyze)
     add_metronome_parser(sub)
+    add_scan_parser(sub)
+    add_calibrate_parser(sub)
+    add_session_parsers(sub)
     return parser
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +69,26 @@ class TimedEvent:
     value: float = math.nan
 
 
+class SessionRecorder(Protocol):
+    """Where a live session's steps, beats and events are recorded (a session writer)."""
+
+    def add_steps(self, steps: Iterable[Step]) -> None: ...
+
+    def add_beats(
+        self, t_s: Iterable[float], *, accented: bool = False, cued: bool = True
+    ) -> None: ...
+
+    def add_event(
+        self,
+        kind: str,
+        text: str = "",
+        value: float | None = None,
+        *,
+        t_s: float | None = None,
+        **extra: Any,
+    ) -> None: ...
+
+
 class _Series:
     """A growable pair of float64 columns, amortised O(1) appends, views without copies."""
 
@@ -112,6 +133,7 @@ class LiveSession:
         clock: host clock (s), the same one the pipeline uses.
         band_spm: half-width of the cadence target band (spm).
         baseline_s: length of a baseline capture (s).
+        recorder: records steps, beats and events as they come (None: not recorded).
     """
 
     def __init__(
@@ -120,8 +142,10 @@ class LiveSession:
         clock: Callable[[], float],
         band_spm: float = 2.0,
         baseline_s: float = 60.0,
+        recorder: SessionRecorder | None = None,
     ) -> None:
         self.clock = clock
+        self.recorder = recorder
         self.started_s = clock()
         self.band_spm = band_spm
         self.baseline_s = baseline_s
@@ -229,6 +253,11 @@ class LiveSession:
         """Record a timed event now."""
         event = TimedEvent(self.clock(), kind, text, value)
         self.events.append(event)
+        if self.recorder is not None:
+            extra = {"incline_pct": self._incline_pct} if kind is EventKind.TREADMILL else {}
+            self.recorder.add_event(
+                kind.value, text, None if math.isnan(value) else value, t_s=event.t_s, **extra
+            )
         return event
 
     def mark(self, note: str) -> TimedEvent:
@@ -280,6 +309,11 @@ class LiveSession:
                 )
         if self._adherence is not None:
             self._adherence.update(new, beat_times_s=beat_times_s)
+        if self.recorder is not None:
+            if new:
+                self.recorder.add_steps(new)
+            if beat_times_s:
+                self.recorder.add_beats(beat_times_s)
         if new:
             m = view.metrics
             t = new[-1].ic_s

@@ -15,6 +15,7 @@ from typing import TextIO
 import numpy as np
 
 from dashboard.acquisition import Acquisition, DeviceRow
+from dashboard.live_session import LiveSession
 from dashboard.readouts import Bands, Level, Readout, gait_readouts
 from firmware_bridge.samples import Side, StreamKind
 from realtime.processing import AnalysisView, ProcessingThread
@@ -113,6 +114,8 @@ def run_terminal_view(
     out: TextIO = sys.stdout,
     title: Callable[[], str] = lambda: "gaitcue live — Ctrl-C to stop",
     target_spm: float | None = None,
+    session: LiveSession | None = None,
+    status: Callable[[], str | None] | None = None,
 ) -> None:
     """Redraw the view until ``stop`` is set."""
     interactive = out.isatty()
@@ -123,6 +126,11 @@ def run_terminal_view(
         rows = acquisition.device_rows()
         readings = {r.stream_id: latest_reading(acquisition.buffers, r.stream_id) for r in rows}
         text = render_rows(rows, readings, title=title())
+        if processing is not None and session is not None:
+            session.ingest(processing.view())
+        problem = status() if status is not None else None
+        if problem:
+            text += f"\n\nrecording stopped: {problem}"
         if processing is not None:
             text += "\n\n" + render_gait(
                 processing.view(), acquisition.clock(), target_spm=target_spm, colour=interactive

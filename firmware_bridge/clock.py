@@ -100,6 +100,8 @@ from firmware_bridge.errors import ConfigurationError
 
 _WRAP_US = 1 << 32
 _HALF_WRAP_US = 1 << 31
+_NO_POSITIONS = np.empty(0, dtype=np.int64)
+_NO_POSITIONS.flags.writeable = False  # shared by every unwrap of one timestamp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -164,7 +166,7 @@ class TimestampUnwrapper:
         if not 0 <= raw < _WRAP_US:
             raise ValueError(f"a device timestamp is a uint32, got {t_us}")
         self.last_reset = False
-        self.last_reset_positions = np.empty(0, dtype=np.int64)
+        self.last_reset_positions = _NO_POSITIONS
         if self._last_raw is None:
             self._last_raw, self._last_out = raw, raw
             return raw
@@ -430,7 +432,8 @@ class ClockMapper:
         mapped = x * (1.0 + self._slope) + (self._line_y - self._slope * self._line_x)
         if self._delta0 != 0.0:
             size = abs(self._delta0)
-            left = np.clip(size - self.slew_s_per_s * (x - self._delta_x), 0.0, size)
+            # clip to [0, size], written out: np.clip costs more than the arithmetic here
+            left = np.minimum(np.maximum(size - self.slew_s_per_s * (x - self._delta_x), 0.0), size)
             mapped = mapped + math.copysign(1.0, self._delta0) * left
         return np.asarray(mapped, dtype=np.float64)
 

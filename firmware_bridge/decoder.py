@@ -163,6 +163,7 @@ class DeviceDecoder:
         self.info: StreamInfo | None = None
         self._scales: npt.NDArray[np.float32] | None = None
         self._period_us = 0.0
+        self._offsets_us: dict[int, npt.NDArray[np.float64]] = {}  # n → sample offsets (µs)
         self._pending: deque[tuple[Packet, float]] = deque()
         self._held: dict[int, _Held] = {}
         self._expected: int | None = None
@@ -245,6 +246,7 @@ class DeviceDecoder:
             self.info = stream_info_for(hello, self.device_id, generation=self._generation)
             self._scales = count_scales(hello)
             self._period_us = 1e6 / hello.rate_hz
+            self._offsets_us = {}
             if self._on_stream is not None:
                 self._on_stream(self.info)
         else:
@@ -409,10 +411,13 @@ class DeviceDecoder:
         assert self._scales is not None
         assert self.info is not None
         n = counts.shape[0]
-        t_device_s: npt.NDArray[np.float64] = (
-            t_first_us + np.arange(n, dtype=np.float64) * self._period_us
-        ) * 1e-6
-        t_host_s = np.asarray(self.mapper.to_host(t_device_s), dtype=np.float64)
+        offsets_us = self._offsets_us.get(n)
+        if offsets_us is None:
+            offsets_us = np.arange(n, dtype=np.float64) * self._period_us
+            offsets_us.flags.writeable = False
+            self._offsets_us[n] = offsets_us
+        t_device_s: npt.NDArray[np.float64] = (t_first_us + offsets_us) * 1e-6
+        t_host_s = self.mapper.to_host(t_device_s)
         gap_s = 0.0
         discontinuous = (
             self._next_t_device_us is not None
@@ -430,7 +435,7 @@ class DeviceDecoder:
         self._next_t_device_us = t_first_us + n * self._period_us
         self._last_t_host_s = float(t_host_s[-1])
         self._latency_s += 0.05 * ((t_arrival_s - self._last_t_host_s) - self._latency_s)
-        values = counts.astype(np.float32) * self._scales
+        values = np.multiply(counts, self._scales, dtype=np.float32)
         self.stats.samples += n
         if self._on_mapped is not None:
             self._on_mapped(self.info.stream_id, t_device_s, t_host_s)

@@ -53,6 +53,11 @@ _DATA_DTYPES: dict[StreamKind, np.dtype[np.int16] | np.dtype[np.uint16]] = {
     StreamKind.IMU: np.dtype("<i2"),
     StreamKind.INSOLE: np.dtype("<u2"),
 }
+_KINDS = {
+    int(kind): kind
+    for kind in (StreamKind.HELLO, StreamKind.IMU, StreamKind.INSOLE, StreamKind.STATUS)
+}
+"""The packet kinds on the wire (footpod streams come from the RSC service, never as packets)."""
 
 
 class StatusFlag:
@@ -320,19 +325,18 @@ def decode_packet(data: bytes) -> Packet:
         raise ProtocolError(
             f"packet of {len(data)} bytes is shorter than the {OVERHEAD_BYTES}-byte minimum"
         )
-    body, crc_bytes = data[:-CRC_BYTES], data[-CRC_BYTES:]
-    if crc16(body) != int.from_bytes(crc_bytes, "little"):
+    end = len(data) - CRC_BYTES
+    if binascii.crc_hqx(memoryview(data)[:end], 0xFFFF) != data[end] | (data[end + 1] << 8):
         raise ProtocolError("packet CRC mismatch")
-    version, kind_v, device_id, seq, t_us, n_samples, n_channels = HEADER.unpack_from(body)
+    version, kind_v, device_id, seq, t_us, n_samples, n_channels = HEADER.unpack_from(data)
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             f"protocol version {version} is not supported (this host speaks {PROTOCOL_VERSION})"
         )
-    try:
-        kind = StreamKind(kind_v)
-    except ValueError:
-        raise ProtocolError(f"unknown packet kind {kind_v}") from None
-    payload = body[HEADER_BYTES:]
+    kind = _KINDS.get(kind_v)
+    if kind is None:
+        raise ProtocolError(f"unknown packet kind {kind_v}")
+    payload = data[HEADER_BYTES:end]
     if kind in _DATA_DTYPES:
         expected = 2 * n_samples * n_channels
         if n_samples == 0 or n_channels == 0 or len(payload) != expected:

@@ -30,6 +30,9 @@ class StreamKind(enum.IntEnum):
     IMU = 2
     INSOLE = 3
     STATUS = 4
+    FOOTPOD = 0x80
+    """Host-side only, never a packet kind on the wire: a standard BLE Running Speed and
+    Cadence sensor's measurements (``FOOTPOD_CHANNELS``), irregularly spaced."""
 
 
 class Mount(enum.IntEnum):
@@ -42,6 +45,20 @@ class Mount(enum.IntEnum):
 
 IMU_CHANNELS: tuple[str, ...] = ("ax", "ay", "az", "gx", "gy", "gz")
 IMU_UNITS: tuple[str, ...] = ("g", "g", "g", "deg/s", "deg/s", "deg/s")
+FOOTPOD_CHANNELS: tuple[str, ...] = (
+    "cadence_spm",
+    "speed_m_s",
+    "stride_m",
+    "distance_m",
+    "running",
+    "plausible",
+)
+"""Columns of a ``StreamKind.FOOTPOD`` stream, one row per RSC measurement: cadence in steps
+per minute (both feet, after the per-device ×2 setting), instantaneous speed (m/s), stride
+length (m) and total distance (m), NaN when the sensor does not report them; ``running``
+1/0 (NaN when the sensor has no walking/running status); ``plausible`` 1 when the cadence
+passes the plausibility check, else 0."""
+FOOTPOD_UNITS: tuple[str, ...] = ("1/min", "m/s", "m", "m", "", "")
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ class GaitPipeline:
     def __post_init__(self) -> None:
         self._detectors: dict[str, Detector] = {}
         self._infos: dict[str, StreamInfo] = {}
+        # per stream: its detector, and the side and source its progress is reported as
+        self._routes: dict[str, tuple[Detector, Side, EventSource]] = {}
         self._assembler: StepAssembler | None = None
         self.events: list[LoggedEvent] = []
         self.steps: list[Step] = []
@@ -87,8 +89,8 @@ class GaitPipeline:
 
     def add_stream(self, info: StreamInfo) -> None:
         """Create the detector for a stream (again for the same stream: nothing happens)."""
-        if info.stream_id in self._detectors:
-            return
+        if info.stream_id in self._detectors or info.kind == StreamKind.FOOTPOD:
+            return  # a footpod's cadence is shown as it is; it has no contacts to detect
         if info.side == Side.UNKNOWN:
             raise ConfigurationError(
                 f"stream {info.stream_id} does not say which foot it is on; set its side"
@@ -135,6 +137,8 @@ class GaitPipeline:
             raise ConfigurationError(f"stream {info.stream_id} carries no gait signal")
         self._detectors[info.stream_id] = detector
         self._infos[info.stream_id] = info
+        source = EventSource.IMU if info.kind == StreamKind.IMU else EventSource.INSOLE
+        self._routes[info.stream_id] = (detector, info.side, source)
         self._assembler = None
 
     def _ensure_assembler(self) -> StepAssembler:
@@ -157,20 +161,19 @@ class GaitPipeline:
 
     def update(self, block: SampleBlock) -> list[Step]:
         """Analyse one block; return the steps it completed (in completion order)."""
-        detector = self._detectors.get(block.stream_id)
-        if detector is None:
+        route = self._routes.get(block.stream_id)
+        if route is None:
             raise ConfigurationError(f"no stream {block.stream_id} was added to the analysis")
+        detector, side, source = route
         events = detector.update(block).pop_events()
         if events and self.keep_events:
             now = self.clock()
             self.events.extend(LoggedEvent(e, now) for e in events)
-        assembler = self._ensure_assembler()
+        assembler = self._assembler if self._assembler is not None else self._ensure_assembler()
         if events:
             assembler.update(events)
         if block.n_samples:
-            info = self._infos[block.stream_id]
-            source = EventSource.IMU if info.kind == StreamKind.IMU else EventSource.INSOLE
-            assembler.advance(now_s=float(block.t_host_s[-1]), side=info.side, source=source)
+            assembler.advance(now_s=float(block.t_host_s[-1]), side=side, source=source)
         return self._collect(assembler)
 
     def finish(self) -> list[Step]:

@@ -1,10 +1,16 @@
 """The live processing thread: ring buffers → ``GaitPipeline``, never blocking readers.
 
-One thread polls every stream's ring buffer with its own cursor (every ``poll_s``), turns
-what is new into ``SampleBlock``s (split at the gap marks the bridge wrote, and with a gap
-where this thread itself fell behind and samples were overwritten), and feeds the pipeline.
-Views read ``ProcessingThread.view()``: an immutable snapshot swapped in after each
-update, so the GUI thread never waits on analysis and never sees a half-updated state.
+One thread reads every stream's ring buffer with its own cursor, turns what is new into
+``SampleBlock``s (split at the gap marks the bridge wrote, and with a gap where this thread
+itself fell behind and samples were overwritten), and feeds the pipeline. Views read
+``ProcessingThread.view()``: an immutable snapshot swapped in after each update, so the GUI
+thread never waits on analysis and never sees a half-updated state.
+
+When to look. If the writers notify the buffers after each batch (``StreamBuffers.notify``;
+the acquisition does), the thread sleeps until then: it runs once per batch of packets,
+right after it arrived, and never wakes for nothing (a wake-up costs tens of µs of CPU).
+Otherwise it polls every ``poll_s``. A stream with nothing new costs one integer
+comparison.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from firmware_bridge.samples import SampleBlock
 from realtime.events import Step
 from realtime.metrics import GaitMetrics
 from realtime.pipeline import GaitPipeline
-from realtime.ringbuffer import Snapshot
+from realtime.ringbuffer import RingBuffer, Snapshot
 from realtime.streams import StreamBuffers
 
 
@@ -55,6 +61,8 @@ def blocks_from_snapshot(stream_id: str, snap: Snapshot, rate_hz: float) -> list
     if snap.n_samples == 0:
         return []
     gaps = snap.gap_before_s
+    if not snap.overrun and not gaps.any():  # the usual case: one contiguous block
+        return [SampleBlock(stream_id, snap.t_host_s, snap.values)]
     cuts = np.flatnonzero(gaps[1:] > 0) + 1
     bounds = [0, *cuts.tolist(), snap.n_samples]
     blocks = []
@@ -70,8 +78,67 @@ def blocks_from_snapshot(stream_id: str, snap: Snapshot, rate_hz: float) -> list
     return blocks
 
 
+CATCH_UP_SLICE_S = 0.1
+"""When a pass finds more than this much of a stream (s) — the thread fell behind: a stall,
+the start — the streams are fed interleaved in time slices of this length, so no stream
+runs ahead of the others by more than the step assembler waits for (``max_side_lag_s``)."""
+
+
+def interleave_slices(per_stream: list[list[SampleBlock]], slice_s: float) -> list[SampleBlock]:
+    """Cut every stream's blocks at the same time marks, ``slice_s`` apart, and order the
+    pieces by slice, then by stream (each stream's samples stay in order; a gap mark stays
+    on the first piece of its block)."""
+    firsts = [float(blocks[0].t_host_s[0]) for blocks in per_stream if blocks]
+    if not firsts:
+        return []
+    origin = min(firsts)
+    pieces: list[tuple[int, int, SampleBlock]] = []
+    for order, blocks in enumerate(per_stream):
+        for block in blocks:
+            t = block.t_host_s
+            n = block.n_samples
+            if n == 0:
+                continue
+            k0 = int((float(t[0]) - origin) // slice_s)
+            k1 = int((float(t[n - 1]) - origin) // slice_s)
+            if k0 == k1:
+                pieces.append((k0, order, block))
+                continue
+            marks = origin + slice_s * np.arange(k0 + 1, k1 + 1)
+            bounds = [0, *np.searchsorted(t, marks, side="left").tolist(), n]
+            for k, (start, stop) in enumerate(itertools.pairwise(bounds), k0):
+                if stop > start:
+                    piece = SampleBlock(
+                        block.stream_id,
+                        t[start:stop],
+                        block.values[start:stop],
+                        gap_before_s=block.gap_before_s if start == 0 else 0.0,
+                    )
+                    pieces.append((k, order, piece))
+    pieces.sort(key=lambda piece: (piece[0], piece[1]))  # stable: keeps each stream's order
+    return [piece for _, _, piece in pieces]
+
+
+@dataclass
+class _Cursor:
+    """This thread's place in one stream."""
+
+    stream_id: str
+    buffer: RingBuffer
+    rate_hz: float
+    next_index: int
+
+
 class ProcessingThread:
-    """Runs the pipeline over the ring buffers on its own thread."""
+    """Runs the pipeline over the ring buffers on its own thread.
+
+    Args:
+        buffers: the streams to analyse.
+        pipeline: the analysis.
+        poll_s: how often to look at the buffers while their writers do not notify (s).
+        max_wait_s: longest sleep while they do (s); only a safety net.
+        keep_steps: how many recent steps the view keeps.
+    """
 
     def __init__(
         self,
@@ -79,18 +146,22 @@ class ProcessingThread:
         pipeline: GaitPipeline,
         *,
         poll_s: float = 0.004,
+        max_wait_s: float = 0.1,
         keep_steps: int = 64,
     ) -> None:
         self.buffers = buffers
         self.pipeline = pipeline
         self._poll_s = poll_s
-        self._cursors: dict[str, int] = {}
+        self._max_wait_s = max_wait_s
+        self._streams: list[_Cursor] = []
+        self._known: tuple[str, ...] = ()
         self._recent: deque[Step] = deque(maxlen=keep_steps)
         self._last_step_s: dict[str, float] = {}
         self._overrun = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.cpu_s = 0.0
+        """CPU time (s) the thread has used."""
         self._view = AnalysisView(pipeline.metrics.snapshot(), (), 0, {}, 0, 0.0)
 
     def view(self) -> AnalysisView:
@@ -103,43 +174,80 @@ class ProcessingThread:
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self._stop.set()
+        self.buffers.wake()
         if self._thread is not None:
             self._thread.join(timeout_s)
 
+    def _refresh_streams(self, stream_ids: tuple[str, ...]) -> None:
+        """Start following streams registered since the last look (in registration order)."""
+        known = {c.stream_id for c in self._streams}
+        for stream_id in stream_ids:
+            if stream_id not in known:
+                info = self.buffers.info(stream_id)
+                self.pipeline.add_stream(info)
+                buffer = self.buffers[stream_id]
+                self._streams.append(_Cursor(stream_id, buffer, info.rate_hz, buffer.first_index))
+        self._known = stream_ids
+
     def step_once(self) -> int:
         """Process whatever is new in every buffer; return the number of samples."""
+        stream_ids = self.buffers.stream_ids()
+        if stream_ids != self._known:
+            self._refresh_streams(stream_ids)
         processed = 0
         new_steps: list[Step] = []
-        for stream_id in self.buffers.stream_ids():
-            if stream_id not in self._cursors:
-                self.pipeline.add_stream(self.buffers.info(stream_id))
-                self._cursors[stream_id] = self.buffers[stream_id].first_index
-            info = self.buffers.info(stream_id)
-            snap = self.buffers[stream_id].read_since(self._cursors[stream_id])
-            self._cursors[stream_id] = snap.next_cursor
+        per_stream: list[list[SampleBlock]] = []
+        behind = False
+        for cursor in self._streams:
+            buffer = cursor.buffer
+            if buffer.written == cursor.next_index:
+                continue
+            snap = buffer.read_since(cursor.next_index)
+            cursor.next_index = snap.next_cursor
             self._overrun += snap.overrun
-            for block in blocks_from_snapshot(stream_id, snap, info.rate_hz):
-                new_steps.extend(self.pipeline.update(block))
-            processed += snap.n_samples
+            n = snap.n_samples
+            if n:
+                processed += n
+                per_stream.append(blocks_from_snapshot(cursor.stream_id, snap, cursor.rate_hz))
+                t = snap.t_host_s
+                behind = behind or t[n - 1] - t[0] > CATCH_UP_SLICE_S
+        if behind:
+            blocks = interleave_slices(per_stream, CATCH_UP_SLICE_S)
+        else:  # the usual case: a few ms of each stream, one stream after the other
+            blocks = [block for blocks in per_stream for block in blocks]
+        update = self.pipeline.update
+        for block in blocks:
+            new_steps.extend(update(block))
         if new_steps or processed:
-            for step in new_steps:
-                self._recent.append(step)
-                self._last_step_s[step.side.name.lower()] = step.to_s
-            # The rolling metrics change only with steps: recompute them only then.
-            metrics = self.pipeline.metrics.snapshot() if new_steps else self._view.metrics
+            view = self._view
+            if new_steps:
+                for step in new_steps:
+                    self._recent.append(step)
+                    self._last_step_s[step.side.name.lower()] = step.to_s
+                # The rolling metrics change only with steps: recompute them only then.
+                metrics = self.pipeline.metrics.snapshot()
+                recent, last_step_s = tuple(self._recent), dict(self._last_step_s)
+            else:  # the previous view's records are immutable: share them
+                metrics, recent, last_step_s = view.metrics, view.recent_steps, view.last_step_s
             self._view = AnalysisView(
                 metrics=metrics,
-                recent_steps=tuple(self._recent),
+                recent_steps=recent,
                 n_steps=len(self.pipeline.steps),
-                last_step_s=dict(self._last_step_s),
+                last_step_s=last_step_s,
                 overrun_samples=self._overrun,
                 updated_s=self.pipeline.clock(),
             )
         return processed
 
     def _run(self) -> None:
+        buffers = self.buffers
+        # ``cpu_s`` is this thread's whole CPU time (analysis and wake-ups): one clock read
+        # per pass, since reading a thread's CPU clock is a system call.
+        started = time.thread_time() - self.cpu_s
         while not self._stop.is_set():
-            started = time.thread_time()
             self.step_once()
-            self.cpu_s += time.thread_time() - started
-            self._stop.wait(self._poll_s)
+            self.cpu_s = time.thread_time() - started
+            if buffers.notifying:
+                buffers.wait_for_data(self._max_wait_s)
+            else:
+                buffers.wait_for_data(self._poll_s)

@@ -10,6 +10,12 @@ look-ups take none. The registry is copy-on-write: ``add`` builds a new dict and
 reference in one attribute store (atomic under the GIL), so a lookup sees the registry from
 before or after a registration, never a half-built one. Each buffer keeps its own rule: one
 writer thread per stream.
+
+Waking a reader. Writers may call :meth:`StreamBuffers.notify` after a batch of writes (the
+acquisition does, once per wake-up of its reader thread); a reader then sleeps in
+:meth:`StreamBuffers.wait_for_data` until there is something new instead of polling. Waking
+a thread is not free, so one notification covers a whole batch and none is sent when the
+batch wrote nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +64,10 @@ class StreamBuffers:
         self._capacity_s = _check_capacity_s(capacity_s)
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        self._written_since_notify = False
+        self._new_data = threading.Event()
+        self.notifying = False
+        """True once a writer has called :meth:`notify`: readers may then wait instead of poll."""
         for info in infos:
             self.add(info)
 
@@ -110,6 +120,34 @@ class StreamBuffers:
         if entry is None:
             raise self._unknown(block.stream_id)
         entry.buffer.write(block.t_host_s, block.values, block.gap_before_s)
+        self._written_since_notify = True
+
+    def notify(self) -> None:
+        """A batch of writes is complete: wake a reader waiting in :meth:`wait_for_data`.
+
+        Call it from the writer thread after the blocks of one read; it does nothing when
+        nothing was written since the last call.
+        """
+        self.notifying = True
+        if self._written_since_notify:
+            self._written_since_notify = False
+            self._new_data.set()
+
+    def wake(self) -> None:
+        """Wake a reader waiting in :meth:`wait_for_data` now (e.g. to let it stop)."""
+        self._new_data.set()
+
+    def wait_for_data(self, timeout_s: float | None) -> bool:
+        """Sleep until a writer notifies (or :meth:`wake`), at most ``timeout_s`` seconds.
+
+        Returns whether it was woken, and consumes the wake-up: read the buffers after this
+        returns, and a batch written meanwhile wakes the next call at once. Meant for one
+        waiting reader (the processing thread).
+        """
+        woken = self._new_data.wait(timeout_s)
+        if woken:
+            self._new_data.clear()
+        return woken
 
     def buffer(self, stream_id: str) -> RingBuffer:
         """The ring buffer of a registered stream.

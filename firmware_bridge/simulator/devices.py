@@ -10,6 +10,7 @@ time of their first sample and become ready to send when their last sample is ta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -80,6 +81,69 @@ class DeviceSpec:
         by_time = max(1, round(self.packet_s * self.rate_hz))
         by_size = max_samples_per_packet(self.n_channels, max_packet_bytes=self.max_packet_bytes)
         return max(1, min(by_time, by_size))
+
+
+@dataclass(frozen=True)
+class SensorErrors:
+    """Deliberate sensor errors of one simulated device (calibration tests and benchmarks).
+
+    Applies to the device of ``kind`` worn on ``side``. A field left at None keeps the
+    sensor model's default (for the IMU biases: drawn at random, as without this record).
+
+    Attributes:
+        kind, side: which device.
+        acc_bias_g: ``(3,)`` accelerometer offset (g).
+        acc_scale: ``(3,)`` accelerometer sensitivity per axis.
+        gyr_bias_dps: ``(3,)`` gyroscope bias (deg/s).
+        gyr_bias_drift_dps_per_min: gyroscope bias random walk (deg/s per minute RMS).
+        mount_rotation: ``(3, 3)`` rows of the rotation from the segment frame into the
+            sensor's axes (a sensor strapped on at an angle).
+        cell_gain: one sensitivity per insole cell.
+        zero_offset_n: one zero offset per insole cell (N).
+        response_exponent: FSR static nonlinearity (1 = linear).
+        acc_noise_g, gyr_noise_dps: IMU white noise (None: the model's default).
+    """
+
+    kind: StreamKind
+    side: Side
+    acc_bias_g: tuple[float, ...] | None = None
+    acc_scale: tuple[float, ...] | None = None
+    gyr_bias_dps: tuple[float, ...] | None = None
+    gyr_bias_drift_dps_per_min: float | None = None
+    mount_rotation: tuple[tuple[float, ...], ...] | None = None
+    cell_gain: tuple[float, ...] | None = None
+    zero_offset_n: tuple[float, ...] | None = None
+    response_exponent: float = 1.0
+    acc_noise_g: float | None = None
+    gyr_noise_dps: float | None = None
+
+    def imu_model(self, rng: np.random.Generator, spec: DeviceSpec) -> ImuSensorModel:
+        """The IMU sensor model with these errors (draws what is left at None from ``rng``)."""
+        extra: dict[str, Any] = {}
+        for name in ("gyr_bias_drift_dps_per_min", "acc_noise_g", "gyr_noise_dps"):
+            if getattr(self, name) is not None:
+                extra[name] = getattr(self, name)
+        return ImuSensorModel(
+            rng=rng,
+            acc_full_scale_g=float(spec.accel_full_scale_g),
+            gyr_full_scale_dps=float(spec.gyro_full_scale_dps),
+            acc_bias_g=None if self.acc_bias_g is None else np.asarray(self.acc_bias_g),
+            gyr_bias_dps=None if self.gyr_bias_dps is None else np.asarray(self.gyr_bias_dps),
+            acc_scale=None if self.acc_scale is None else np.asarray(self.acc_scale),
+            mount_rotation=(
+                None if self.mount_rotation is None else np.asarray(self.mount_rotation)
+            ),
+            **extra,
+        )
+
+    def insole_model(self, rng: np.random.Generator) -> InsoleSensorModel:
+        """The insole sensor model with these errors."""
+        return InsoleSensorModel(
+            rng=rng,
+            cell_gain=None if self.cell_gain is None else np.asarray(self.cell_gain),
+            zero_offset_n=None if self.zero_offset_n is None else np.asarray(self.zero_offset_n),
+            response_exponent=self.response_exponent,
+        )
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,14 @@ class ImuSensorModel:
             (random walk, deg/s).
         acc_full_scale_g: accelerometer range (±g).
         gyr_full_scale_dps: gyroscope range (±deg/s).
+        acc_scale: ``(3,)`` accelerometer sensitivity per axis (1 = exact); None is exact.
+        mount_rotation: ``(3, 3)`` rotation from the segment frame (DESIGN.md) into the
+            sensor's own axes, for a sensor strapped on at an angle: the sensor sees
+            ``mount_rotation @ v`` for a segment-frame vector ``v``. None: aligned.
+
+    A miscalibrated sensor therefore reads ``acc_scale · (R·a) + acc_bias_g`` and
+    ``R·g + gyr_bias_dps`` (plus noise and the random walk), which is the model that
+    ``calibration`` inverts.
     """
 
     rng: np.random.Generator
@@ -366,6 +374,8 @@ class ImuSensorModel:
     gyr_bias_drift_dps_per_min: float = 0.5
     acc_full_scale_g: float = 16.0
     gyr_full_scale_dps: float = 2000.0
+    acc_scale: FloatArray | None = None
+    mount_rotation: FloatArray | None = None
     _walk_dps: FloatArray = field(default_factory=lambda: np.zeros(3), init=False, repr=False)
     _last_t_s: float | None = field(default=None, init=False, repr=False)
 
@@ -395,6 +405,26 @@ class ImuSensorModel:
                     f"The IMU sensor model's {name} must hold three finite numbers, got {value!r}."
                 )
             setattr(self, name, value)
+        if self.acc_scale is not None:
+            scale = np.asarray(self.acc_scale, dtype=np.float64)
+            if scale.shape != (3,) or not np.all(np.isfinite(scale)) or np.any(scale <= 0.0):
+                raise ConfigurationError(
+                    f"The IMU sensor model's acc_scale must hold three positive numbers, "
+                    f"got {self.acc_scale!r}."
+                )
+            self.acc_scale = scale
+        if self.mount_rotation is not None:
+            rot = np.asarray(self.mount_rotation, dtype=np.float64)
+            if (
+                rot.shape != (3, 3)
+                or not np.all(np.isfinite(rot))
+                or not np.allclose(rot @ rot.T, np.eye(3), atol=1e-6)
+                or np.linalg.det(rot) <= 0.0
+            ):
+                raise ConfigurationError(
+                    "The IMU sensor model's mount_rotation must be a 3×3 rotation matrix."
+                )
+            self.mount_rotation = rot
 
     def reset(self) -> None:
         """Restart the bias random walk (as after a power cycle)."""
@@ -430,6 +460,11 @@ class ImuSensorModel:
         walk = np.cumsum(np.vstack([self._walk_dps[None, :], increments]), axis=0)[1:]
         self._walk_dps = walk[-1].copy()
         self._last_t_s = float(t[-1])
+        if self.mount_rotation is not None:
+            acc = acc @ self.mount_rotation.T
+            gyr = gyr @ self.mount_rotation.T
+        if self.acc_scale is not None:
+            acc = acc * self.acc_scale
         acc_out = acc + self.acc_bias_g + self.acc_noise_g * z[:, 0:3]
         gyr_out = gyr + self.gyr_bias_dps + walk + self.gyr_noise_dps * z[:, 3:6]
         fs_a, fs_g = self.acc_full_scale_g, self.gyr_full_scale_dps

@@ -316,6 +316,16 @@ class InsoleSensorModel:
         creep_tau_s: creep saturation time constant (s).
         hysteresis_frac: largest unloading excess as a fraction of the episode peak.
         baseline_drift_n_per_min: bound of the per-cell zero drift rate (N/min).
+        cell_gain: ``(n_cells,)`` sensitivity of each cell (1 = exact); None is exact.
+        response_exponent: nonlinearity of the static response: a cell under force ``F``
+            responds ``gain · ref · (F/ref)^exponent`` with ``ref = response_ref_n``
+            before creep and hysteresis (1 = linear, today's model).
+        response_ref_n: force (N) at which the nonlinear response equals ``gain · F``.
+        zero_offset_n: ``(n_cells,)`` constant zero offset added with the drift (N), e.g. a
+            preload from the shoe; None is no offset.
+
+    ``static_response_n`` gives the noise-free static response, the truth that a known-load
+    calibration recovers.
     """
 
     rng: np.random.Generator
@@ -326,6 +336,10 @@ class InsoleSensorModel:
     creep_tau_s: float = 5.0
     hysteresis_frac: float = 0.05
     baseline_drift_n_per_min: float = 0.3
+    cell_gain: FloatArray | None = None
+    response_exponent: float = 1.0
+    response_ref_n: float = 400.0
+    zero_offset_n: FloatArray | None = None
     _state: _InsoleState | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -349,6 +363,41 @@ class InsoleSensorModel:
                 f"The insole sensor model's saturation_n must exceed floor_n "
                 f"({self.floor_n:g} N), got {self.saturation_n!r}."
             )
+        if not (np.isfinite(self.response_exponent) and 0.3 <= self.response_exponent <= 3.0):
+            raise ConfigurationError(
+                f"The insole sensor model's response_exponent must be between 0.3 and 3, "
+                f"got {self.response_exponent!r}."
+            )
+        if not (np.isfinite(self.response_ref_n) and self.response_ref_n > 0.0):
+            raise ConfigurationError(
+                f"The insole sensor model's response_ref_n must be positive, "
+                f"got {self.response_ref_n!r}."
+            )
+        for name in ("cell_gain", "zero_offset_n"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            array = np.asarray(value, dtype=np.float64)
+            if array.ndim != 1 or not np.all(np.isfinite(array)):
+                raise ConfigurationError(
+                    f"The insole sensor model's {name} must be one finite number per cell."
+                )
+            if name == "cell_gain" and np.any(array <= 0.0):
+                raise ConfigurationError("The insole sensor model's cell_gain must be positive.")
+            setattr(self, name, array)
+
+    def static_response_n(self, cell_forces_n: FloatArray) -> FloatArray:
+        """Noise-free static response (N) of the cells to forces ``(n, n_cells)`` (N): the
+        gain and nonlinearity only, without creep, hysteresis, drift, offset or floor."""
+        force = np.asarray(cell_forces_n, dtype=np.float64)
+        out = force
+        if self.response_exponent != 1.0:
+            ref = self.response_ref_n
+            out = ref * np.power(np.maximum(force, 0.0) / ref, self.response_exponent)
+        if self.cell_gain is not None:
+            out = out * self.cell_gain
+        result: FloatArray = out
+        return result
 
     def reset(self) -> None:
         """Forget the loading history and the drift (as after a power cycle)."""
@@ -371,6 +420,11 @@ class InsoleSensorModel:
         n, n_cells = force.shape
         if n == 0:
             return force.copy()
+        for name in ("cell_gain", "zero_offset_n"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (n_cells,):
+                raise ValueError(f"{name} has {value.shape[0]} values for {n_cells} cells")
+        force = self.static_response_n(force)
         state = self._state
         if state is None or state.drift_n_per_s.shape[0] != n_cells:
             unit = np.asarray(self.rng.uniform(-1.0, 1.0, n_cells), dtype=np.float64)
@@ -407,6 +461,8 @@ class InsoleSensorModel:
         hysteresis = 4.0 * self.hysteresis_frac * capped * (peak - capped) / safe_peak
         reading = np.where(loaded, force * creep + hysteresis, force)
         reading = reading + state.drift_n_per_s * (t[:, None] - state.t_first_s)
+        if self.zero_offset_n is not None:
+            reading = reading + self.zero_offset_n
         active = reading > self.floor_n
         noise = self.rng.standard_normal((n, n_cells)) * self.noise_n
         measured = np.where(active, np.clip(reading + noise, 0.0, self.saturation_n), 0.0)

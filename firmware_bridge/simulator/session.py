@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from firmware_bridge.errors import ConfigurationError
 from firmware_bridge.samples import Mount, Side, StreamKind
-from firmware_bridge.simulator.devices import DeviceSpec, VirtualDevice
+from firmware_bridge.simulator.devices import DeviceSpec, SensorErrors, VirtualDevice
 from firmware_bridge.simulator.faults import FaultSpec, InjectedFaults, apply_faults
 from firmware_bridge.simulator.gait import RunnerConfig, StepPlan, plan_steps
 from firmware_bridge.simulator.link_timing import (
@@ -47,6 +47,8 @@ class SimulationConfig:
         faults: link faults, the same spec on every device.
         start_s: host time (s) at which the session starts.
         first_seq: sequence number of every device's first packet after a boot.
+        sensor_errors: deliberate sensor errors (offsets, gains, a tilted mount) of
+            chosen devices; empty keeps every device's default model.
     """
 
     runner: RunnerConfig = field(default_factory=RunnerConfig)
@@ -64,6 +66,7 @@ class SimulationConfig:
     faults: FaultSpec = field(default_factory=FaultSpec)
     start_s: float = 0.0
     first_seq: int = 0
+    sensor_errors: tuple[SensorErrors, ...] = ()
 
     def __post_init__(self) -> None:
         if self.link not in ("serial", "ble"):
@@ -169,7 +172,27 @@ class SimulatedSession:
                     "first_seq": config.first_seq,
                 }
             )
-            device = VirtualDevice(spec, self.plan, rng, start_s=config.start_s)
+            errors = next(
+                (
+                    e
+                    for e in config.sensor_errors
+                    if e.kind == spec.kind and e.side == spec.side
+                ),
+                None,
+            )
+            imu_model = insole_model = None
+            if errors is not None and spec.kind == StreamKind.IMU:
+                imu_model = errors.imu_model(rng, spec)
+            elif errors is not None:
+                insole_model = errors.insole_model(rng)
+            device = VirtualDevice(
+                spec,
+                self.plan,
+                rng,
+                insole_model=insole_model,
+                imu_model=imu_model,
+                start_s=config.start_s,
+            )
             self.devices.append(device)
             first_outage = self._outage_after(config.start_s, rng)
             link = LinkModel(self.timing, rng, t0_s=config.start_s)

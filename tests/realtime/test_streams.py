@@ -204,3 +204,30 @@ def test_concurrent_registration_while_routing() -> None:
         assert all(g[info.stream_id] is buf for g in got)
         assert buf.n_channels == info.n_channels
     assert buffers.buffer(routed.stream_id).written == n_blocks * 5
+
+
+def test_a_notified_batch_wakes_one_waiting_reader_once() -> None:
+    buffers = StreamBuffers([imu_info()])
+    assert not buffers.notifying
+    buffers.notify()  # nothing written yet: no wake-up
+    assert buffers.notifying
+    assert not buffers.wait_for_data(0.0)
+    t = np.arange(4, dtype=np.float64) * 1e-3
+    buffers(SampleBlock("imu-left-0000a1b2", t, np.zeros((4, 6), dtype=np.float32)))
+    assert not buffers.wait_for_data(0.0)  # written, but the batch is not complete yet
+    buffers.notify()
+    assert buffers.wait_for_data(0.0)
+    assert not buffers.wait_for_data(0.0)  # consumed
+
+    woken = threading.Event()
+
+    def reader() -> None:
+        if buffers.wait_for_data(5.0):
+            woken.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    buffers(SampleBlock("imu-left-0000a1b2", t + 1.0, np.zeros((4, 6), dtype=np.float32)))
+    buffers.notify()
+    thread.join(5.0)
+    assert woken.is_set()
