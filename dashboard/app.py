@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dashboard.acquisition import Acquisition
 from dashboard.live_session import LiveSession
+from dashboard.recording import RecordingControl
 from dashboard.window import DashboardConfig, DashboardWindow, MetronomeControl
 from firmware_bridge.errors import ConfigurationError
 from realtime.processing import ProcessingThread
@@ -49,6 +50,7 @@ def run_dashboard(
     *,
     stop: threading.Event,
     metronome: MetronomeControl | None = None,
+    recording: RecordingControl | None = None,
     config: DashboardConfig | None = None,
     screenshot: Path | None = None,
 ) -> DashboardWindow:
@@ -60,6 +62,7 @@ def run_dashboard(
         session: the live session state (targets, baseline, events).
         stop: ends the event loop when set.
         metronome: the metronome to control, if any.
+        recording: the record button's logic, if recording is possible.
         config: look and refresh.
         screenshot: save a PNG of the window here when the loop ends.
 

@@ -17,7 +17,6 @@ from types import FrameType
 
 import numpy as np
 
-from calibration.files import calibration_document
 from calibration.insole_layout import InsoleLayout
 from dashboard.acquisition import Acquisition
 from dashboard.app import has_display, run_dashboard, use_offscreen_for_screenshot
@@ -27,8 +26,8 @@ from dashboard.calibrate_cmd import add_parser as add_calibrate_parser
 from dashboard.live_session import LiveSession
 from dashboard.metronome.cli import add_parser as add_metronome_parser
 from dashboard.metronome_control import LiveMetronome
+from dashboard.recording import RecordingControl
 from dashboard.session.simulated import record_simulated
-from dashboard.session.writer import SessionWriter
 from dashboard.session_cmd import add_parsers as add_session_parsers
 from dashboard.session_cmd import analyze_session, is_session_dir
 from dashboard.terminal_view import run_terminal_view
@@ -36,8 +35,7 @@ from dashboard.window import DashboardConfig
 from firmware_bridge.csv_streams import read_csv_stream, write_csv_stream
 from firmware_bridge.errors import ConfigurationError, GaitcueError
 from firmware_bridge.hostclock import ScaledClock
-from firmware_bridge.samples import Mount, Side, StreamInfo, StreamKind
-from firmware_bridge.serial_port import SerialReader
+from firmware_bridge.samples import Mount, Side, StreamKind
 from firmware_bridge.simulator.faults import FaultSpec
 from firmware_bridge.simulator.gait import FootStrike, RunnerConfig
 from firmware_bridge.simulator.offline import decode_session
@@ -241,6 +239,13 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="record the session (raw packets, steps, beats, events) into a new folder DIR",
     )
+    group.add_argument(
+        "--sessions-folder",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the dashboard's record button puts sessions (default ~/gaitcue-sessions)",
+    )
     group.add_argument("--runner", default=None, metavar="ID", help="runner id for the record")
     group.add_argument("--body-mass", type=float, default=None, metavar="KG")
     group.add_argument("--involved-side", choices=("left", "right"), default=None)
@@ -264,46 +269,37 @@ def _check_view_options(args: argparse.Namespace, duration_s: float | None) -> N
         raise ConfigurationError(f"--target must be 60–260 steps per minute, got {args.target}")
 
 
-def _open_recorder(
-    args: argparse.Namespace, acquisition: Acquisition, clock: ScaledClock, *, source: str
-) -> SessionWriter | None:
-    """Start recording into ``--record DIR`` (None without it): every transport's raw bytes
-    as they arrive, and each stream's description and calibration as it starts."""
-    if args.record is None:
-        return None
+def _recording_control(
+    args: argparse.Namespace,
+    acquisition: Acquisition,
+    session: LiveSession,
+    clock: ScaledClock,
+    *,
+    source: str,
+) -> RecordingControl:
+    """The record button's logic, with the runner facts given on the command line; started
+    at once with ``--record DIR``."""
     metadata = {
         key: value
         for key, value in (
             ("body_mass_kg", args.body_mass),
             ("involved_side", args.involved_side),
             ("shoe", args.shoe),
-            ("latency_floor_s", acquisition.latency_floor_s),
         )
         if value is not None
     }
-    writer = SessionWriter(
-        args.record,
-        source=source,
+    control = RecordingControl(
+        acquisition,
+        session,
         clock=clock,
+        folder=args.sessions_folder,
+        source=source,
         runner=None if args.runner is None else {"runner_id": args.runner},
         metadata=metadata,
     )
-    for reader in acquisition.readers:
-        transport = "serial" if isinstance(reader, SerialReader) else "ble"
-        link_id = writer.add_link(transport, reader.port)
-
-        def tap(data: bytes, t_s: float, link_id: int = link_id) -> None:
-            writer.record_bytes(link_id, t_s, data)
-
-        reader.on_raw = tap  # type: ignore[attr-defined]
-    store = acquisition.sink.store
-
-    def describe(info: StreamInfo) -> None:
-        cal = store.get(info.device_id) if info.calibrated else None
-        writer.add_device(info, calibration=None if cal is None else calibration_document(cal))
-
-    acquisition.stream_listeners.append(describe)
-    return writer
+    if args.record is not None:
+        control.start(args.record)
+    return control
 
 
 def _run_live(
@@ -327,9 +323,9 @@ def _run_live(
             stop.set()
 
         threading.Thread(target=stop_at_end, daemon=True).start()
-    recorder = _open_recorder(args, acquisition, clock, source=source)
     processing = ProcessingThread(acquisition.buffers, GaitPipeline(clock=clock))
-    session = LiveSession(clock=clock, recorder=recorder)
+    session = LiveSession(clock=clock)
+    recording = _recording_control(args, acquisition, session, clock, source=source)
     if args.screenshot is not None:
         use_offscreen_for_screenshot()
     graphical = not args.terminal and has_display()
@@ -347,6 +343,7 @@ def _run_live(
                 target_spm=target_spm,
                 metronome_on=metronome_on,
                 tibial=tibial,
+                recording=recording,
             )
         else:
             if target_spm is not None:
@@ -357,17 +354,18 @@ def _run_live(
                 processing=processing,
                 session=session,
                 target_spm=target_spm,
-                status=(lambda: recorder.error) if recorder is not None else None,
+                status=lambda: recording.error,
             )
     finally:
         processing.stop()
         acquisition.stop()
-        if recorder is not None:
+        if recording.writer is not None:
             session.ingest(processing.view())
-            recorder.close()
+            error = recording.error
+            directory = recording.stop()
             print(
-                f"session recorded in {recorder.directory}"
-                + (f" (stopped early: {recorder.error})" if recorder.error else ""),
+                f"session recorded in {directory}"
+                + (f" (stopped early: {error})" if error else ""),
                 file=sys.stderr,
             )
 
@@ -383,6 +381,7 @@ def _run_graphical(
     target_spm: float | None,
     metronome_on: bool,
     tibial: bool,
+    recording: RecordingControl,
 ) -> None:
     config = DashboardConfig(
         title="gaitcue — " + ("simulated runner" if getattr(args, "simulated", False) else "live"),
@@ -398,6 +397,7 @@ def _run_graphical(
             session,
             stop=stop,
             metronome=metronome,
+            recording=recording,
             config=config,
             screenshot=args.screenshot,
         )

@@ -20,6 +20,7 @@ from dashboard.acquisition import Acquisition
 from dashboard.fps import PaintCounter
 from dashboard.live_session import EventKind, LiveSession, SpeedUnit, TimedEvent
 from dashboard.readouts import Bands, GaitReadouts, Level, gait_readouts
+from dashboard.recording import RecordingControl
 from dashboard.widgets.controls import ControlPanel
 from dashboard.widgets.device_table import DeviceTable
 from dashboard.widgets.number_tile import NumberTile
@@ -96,6 +97,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         processing: the analysis thread (its ``view()`` is read each frame).
         session: targets, baseline, events and trends.
         metronome: the cadence metronome, or None for none.
+        recording: the record button's logic, or None when recording is not offered.
         config: look and refresh.
     """
 
@@ -106,9 +108,11 @@ class DashboardWindow(QtWidgets.QMainWindow):
         session: LiveSession,
         *,
         metronome: MetronomeControl | None = None,
+        recording: RecordingControl | None = None,
         config: DashboardConfig | None = None,
     ) -> None:
         super().__init__()
+        self.recording = recording
         self.config = config or DashboardConfig()
         self.acquisition = acquisition
         self.processing = processing
@@ -223,6 +227,15 @@ class DashboardWindow(QtWidgets.QMainWindow):
         c.baseline_requested.connect(self._start_baseline)
         c.marker_requested.connect(lambda note: self._logged(self.session.mark(note)))
         c.treadmill_changed.connect(self._set_treadmill)
+        if self.recording is not None:
+            c.record_toggled.connect(self._toggle_recording)
+            if self.recording.writer is not None:
+                c.record_button.blockSignals(True)
+                c.record_button.setChecked(True)
+                c.record_button.blockSignals(False)
+        else:
+            c.record_button.setEnabled(False)
+            c.record_status.setText("recording not available")
         m = self.metronome
         if m is not None:
             c.metronome_toggled.connect(self._toggle_metronome)
@@ -287,6 +300,40 @@ class DashboardWindow(QtWidgets.QMainWindow):
             self.session.log(EventKind.METRONOME, "metronome on" if on else "metronome off")
         )
 
+    def _toggle_recording(self, on: bool) -> None:
+        control = self.recording
+        if control is None:
+            return
+        try:
+            if on:
+                directory = control.start()
+                self.show_message(f"recording to {directory}")
+            else:
+                self.show_message(f"session saved in {control.stop()}")
+        except GaitcueError as exc:
+            self.show_message(str(exc))
+            button = self.controls.record_button
+            button.blockSignals(True)
+            button.setChecked(control.writer is not None)
+            button.blockSignals(False)
+
+    def _update_recording(self) -> None:
+        control = self.recording
+        label = self.controls.record_status
+        if control is None:
+            return
+        if control.error:
+            text = f"recording stopped: {control.error}"
+        elif control.writer is not None:
+            minutes, seconds = divmod(int(control.elapsed_s()), 60)
+            text = f"● REC {minutes:02d}:{seconds:02d} → {control.last_directory}"
+        elif control.last_directory is not None:
+            text = f"saved: {control.last_directory}"
+        else:
+            text = "not recording"
+        if label.text() != text:
+            label.setText(text)
+
     def _set_treadmill(self, speed: float, unit: SpeedUnit, incline_pct: float) -> None:
         try:
             self.session.set_treadmill(speed=speed, unit=unit, incline_pct=incline_pct)
@@ -329,6 +376,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
             self.baseline_table.update_from(self.session)
             self.device_table.update_rows(self.acquisition.device_rows())
             self._update_status(now)
+            self._update_recording()
 
     def _update_numbers(self, now_s: float) -> None:
         view = self.processing.view()

@@ -322,12 +322,34 @@ class DeviceDecoder:
                 self._top_seq is not None
                 and 0 < (packet.seq - self._top_seq) % _SEQ_MODULO <= _SEQ_CARRY_ON
             )
-            restarted = ahead_us > tolerance_us or (-ahead_us > tolerance_us and not carries_on)
+            restarted = ahead_us > tolerance_us or (
+                -ahead_us > tolerance_us
+                and not carries_on
+                and not self._replays_an_old_packet(packet.seq, t_us)
+            )
         if restarted:
             self._device_restarted(seen_in_timestamps=True)
             t_us = self._unwrapper.unwrap(packet.t_device_us)
         self._last_t_us = t_us if self._last_t_us is None else max(self._last_t_us, t_us)
         return t_us
+
+    def _replays_an_old_packet(self, seq16: int, t_us: int) -> bool:
+        """Whether a late packet is an old one arriving again (a BLE stack replaying
+        notifications after a reconnect) rather than a rebooted device: its number lies a
+        little behind the newest and its device time sits where that distance puts it."""
+        if self._top_seq is None or self._last_t_us is None or t_us > self._last_t_us:
+            return False
+        behind = (self._top_seq - seq16) % _SEQ_MODULO
+        if behind > _SEQ_CARRY_ON:
+            return False
+        if self._first_seq is None:
+            return False
+        first_seq, first_t_us = self._first_seq
+        if self._top_seq - first_seq < 10 or self._top_t_us <= first_t_us:
+            return False  # too few packets to know their spacing: take it as a reboot
+        packet_us = (self._top_t_us - first_t_us) / (self._top_seq - first_seq)
+        expected_us = self._top_t_us - behind * packet_us
+        return abs(t_us - expected_us) <= max(50_000.0, 0.1 * behind * packet_us)
 
     def _account(self, packet: Packet, t_arrival_s: float) -> None:
         t_us = self._unwrap_time(packet, t_arrival_s)

@@ -27,6 +27,7 @@ SHORTCUTS: dict[str, str] = {
     "accent on/off": "A",
     "alternate left/right": "L",
     "capture baseline": "B",
+    "record on/off": "R",
     "mark the moment (with the note)": "K",
     "treadmill speed +0.5": "Ctrl+Up",
     "treadmill speed −0.5": "Ctrl+Down",
@@ -47,6 +48,7 @@ class ControlPanel(QtWidgets.QWidget):
     alternate_changed = QtCore.Signal(bool)
     treadmill_changed = QtCore.Signal(float, object, float)
     baseline_requested = QtCore.Signal()
+    record_toggled = QtCore.Signal(bool)
     marker_requested = QtCore.Signal(str)
 
     def __init__(
@@ -162,6 +164,15 @@ class ControlPanel(QtWidgets.QWidget):
     def _session_group(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Session")
         form = QtWidgets.QFormLayout(box)
+        self.record_button = QtWidgets.QPushButton("Record (R)")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("record the session: raw data, steps, beats and events")
+        self.record_button.toggled.connect(self.record_toggled)
+        self.record_status = QtWidgets.QLabel("not recording")
+        self.record_status.setObjectName("tileDetail")
+        self.record_status.setWordWrap(True)
+        form.addRow(self.record_button)
+        form.addRow(self.record_status)
         self.baseline_button = QtWidgets.QPushButton("Capture baseline (B)")
         self.baseline_button.clicked.connect(self.baseline_requested)
         self.baseline_progress = QtWidgets.QProgressBar()
@@ -227,6 +238,7 @@ class ControlPanel(QtWidgets.QWidget):
             "accent on/off": lambda: self.accent.setValue(0 if self.accent.value() else 4),
             "alternate left/right": self.alternate.toggle,
             "capture baseline": self.baseline_button.click,
+            "record on/off": self.record_button.toggle,
             "mark the moment (with the note)": self._emit_marker,
             "treadmill speed +0.5": lambda: self._step_spin(self.speed, 0.5),
             "treadmill speed −0.5": lambda: self._step_spin(self.speed, -0.5),

@@ -232,3 +232,48 @@ def test_controls_drive_the_metronome(qtbot: QtBot, replay: Replay) -> None:
         assert not metronome.enabled
     finally:
         metronome.close()
+
+
+def test_record_button_writes_a_session_that_opens(
+    qtbot: QtBot, replay: Replay, tmp_path: Path
+) -> None:
+    from dashboard.recording import RecordingControl
+    from dashboard.session.reader import load_session
+
+    session = LiveSession(clock=replay.clock)
+    control = RecordingControl(
+        replay.acquisition, session, clock=replay.clock, folder=tmp_path, source="simulated"
+    )
+    window = DashboardWindow(
+        replay.acquisition,
+        replay.processing,
+        session,
+        recording=control,
+        config=DashboardConfig(target_spm=170.0),
+    )
+    window.timer.stop()
+    qtbot.addWidget(window)
+    with qtbot.waitExposed(window):
+        window.show()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    _run(window, replay, 3.0)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
+    assert control.recording
+    directory = control.last_directory
+    assert directory is not None
+    assert directory.parent == tmp_path
+    window.controls.note.setText("fatigued")
+    qtbot.keyClick(window.controls.note, QtCore.Qt.Key.Key_Return)
+    before = replay.processing.view().n_steps
+    _run(window, replay, 9.0)
+    window.refresh(everything=True)
+    assert window.controls.record_status.text().startswith("● REC")
+    recorded_steps = replay.processing.view().n_steps - before
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
+    assert not control.recording
+    opened = load_session(directory)
+    assert len(opened.devices) == len(replay.recording.infos)  # streams already running
+    assert abs(len(opened.live_steps) - recorded_steps) <= 1
+    assert any(e.text == "fatigued" and e.kind == "marker" for e in opened.events)
+    assert oct(directory.stat().st_mode & 0o777) == "0o700"

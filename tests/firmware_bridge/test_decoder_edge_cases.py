@@ -175,3 +175,34 @@ def test_data_that_does_not_fit_the_hello_is_dropped_and_counted() -> None:
     assert rec.device.stats.extra["mismatched"] == 2
     assert rec.device.stats.missing == 0
     assert [b.n_samples for b in rec.blocks] == [SPP]
+
+
+def test_old_packets_replayed_after_a_silence_are_duplicates_not_a_reboot() -> None:
+    # A BLE stack may deliver notifications again after a reconnect, seconds later.
+    rec = Recorder()
+    rec.send(encode_hello(7, 0, 0, hello(boot_id=3)), 0.0)
+    sent = [(k, round(k * PACKET_S * 1e6)) for k in range(1, 201)]
+    for k, t_us in sent:
+        rec.send(data(k, t_us), k * PACKET_S)
+    resume_s = 200 * PACKET_S + 2.0
+    for i, (k, t_us) in enumerate(sent[-3:]):
+        rec.send(data(k, t_us), resume_s + i * 0.001)
+    rec.finish(resume_s)
+    stats = rec.device.stats
+    assert stats.resets == 0
+    assert stats.duplicate == 3
+    assert stats.packets == 201  # the hello and 200 data packets, each once
+    assert stats.samples == 400
+
+
+def test_a_reboot_after_a_silence_is_still_seen() -> None:
+    rec = Recorder()
+    rec.send(encode_hello(7, 0, 50_000_000, hello(boot_id=3)), 0.0)
+    for k in range(1, 201):
+        rec.send(data(k, 50_000_000 + round(k * PACKET_S * 1e6)), k * PACKET_S)
+    resume_s = 200 * PACKET_S + 2.0
+    # Rebooted: the clock starts near zero and the numbers start again (the hello was lost).
+    for k in range(3):
+        rec.send(data(k, 1_000 + round(k * PACKET_S * 1e6)), resume_s + k * PACKET_S)
+    rec.finish(resume_s)
+    assert rec.device.stats.resets == 1
