@@ -24,9 +24,11 @@ from dashboard.ble_cmd import add_ble_live_options, add_scan_parser, open_ble_fr
 from dashboard.calibrate_cmd import add_calibration_options, store_from_args
 from dashboard.calibrate_cmd import add_parser as add_calibrate_parser
 from dashboard.live_session import LiveSession
+from dashboard.lsl_outlets import LslOutlets, require_pylsl
 from dashboard.metronome.cli import add_parser as add_metronome_parser
 from dashboard.metronome_control import LiveMetronome
 from dashboard.recording import RecordingControl
+from dashboard.replay_cmd import add_parser as add_replay_parser
 from dashboard.session.simulated import record_simulated
 from dashboard.session_cmd import add_parsers as add_session_parsers
 from dashboard.session_cmd import analyze_session, is_session_dir
@@ -240,6 +242,12 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
         help="record the session (raw packets, steps, beats, events) into a new folder DIR",
     )
     group.add_argument(
+        "--lsl",
+        action="store_true",
+        help="also stream the raw streams and the steps to Lab Streaming Layer "
+        "(gaitcue[lsl]); no network listener is opened without it",
+    )
+    group.add_argument(
         "--sessions-folder",
         type=Path,
         default=None,
@@ -313,6 +321,8 @@ def _run_live(
     source: str = "live",
 ) -> None:
     duration_s: float | None = args.duration
+    if args.lsl:
+        require_pylsl()
     stop = threading.Event()
     _stop_on_signals(stop)
     if duration_s is not None:
@@ -326,11 +336,14 @@ def _run_live(
     processing = ProcessingThread(acquisition.buffers, GaitPipeline(clock=clock))
     session = LiveSession(clock=clock)
     recording = _recording_control(args, acquisition, session, clock, source=source)
+    outlets = LslOutlets(acquisition.buffers, processing.view, clock) if args.lsl else None
     if args.screenshot is not None:
         use_offscreen_for_screenshot()
     graphical = not args.terminal and has_display()
     acquisition.start()
     processing.start()
+    if outlets is not None:
+        outlets.start()
     try:
         if graphical:
             _run_graphical(
@@ -357,6 +370,8 @@ def _run_live(
                 status=lambda: recording.error,
             )
     finally:
+        if outlets is not None:
+            outlets.stop()
         processing.stop()
         acquisition.stop()
         if recording.writer is not None:
@@ -701,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_scan_parser(sub)
     add_calibrate_parser(sub)
     add_session_parsers(sub)
+    add_replay_parser(sub)
     return parser
 
 
