@@ -12,6 +12,12 @@ at that value forever, which removes the start-up step. Missing data is never fi
 after a short gap (at most ``restart_gap_s``) the state simply carries on. The output after a
 (re)start still contains a transient while the filter meets the real signal, so callers
 flag results within :attr:`StreamingSOS.settling_s` of :attr:`StreamingSOS.restart_t_s`.
+
+Small chunks. A live stream arrives a few samples at a time, and ``sosfilt``'s argument
+handling costs far more than filtering a handful of samples. A chunk with at most
+``_SMALL_WORK`` sample-sections runs through the same direct-form-II-transposed recursion in
+Python floats instead: the same operations in the same order as ``sosfilt``, so the output
+is identical bit for bit and the chunking still does not matter (the tests check both).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ FilterType = Literal["lowpass", "highpass", "bandpass", "bandstop"]
 
 _SETTLE_HORIZON_S = 20.0
 """Longest step response simulated to measure the settling time (s)."""
+_SMALL_WORK = 96
+"""Chunks with at most this many samples × sections × channels are filtered in Python."""
 
 
 class StreamingSOS:
@@ -81,6 +89,14 @@ class StreamingSOS:
         )
         self._zi_unit: FloatArray = np.asarray(signal.sosfilt_zi(self.sos), dtype=np.float64)
         self._zi: FloatArray | None = None
+        # The state while small chunks run in Python: per channel, the flat (z0, z1) pairs of
+        # every section; it supersedes ``_zi`` while it is not None.
+        self._z_py: list[list[float]] | None = None
+        self._coefs: list[tuple[float, float, float, float, float]] = [
+            (b0, b1, b2, a1, a2) for b0, b1, b2, _, a1, a2 in self.sos.tolist()
+        ]
+        self._n_sections = len(self._coefs)
+        self._width = max(1, int(n_channels)) * self._n_sections
         self._restart_pending = False
         self._restart_t_s = math.nan
         self._restarts = 0
@@ -181,6 +197,7 @@ class StreamingSOS:
     def reset(self) -> None:
         """Forget the state: the next sample starts the filter again."""
         self._zi = None
+        self._z_py = None
         self._restart_pending = False
 
     def process(
@@ -202,7 +219,9 @@ class StreamingSOS:
         Returns:
             The filtered chunk, float64, the same shape as ``values``.
         """
-        x = np.asarray(values, dtype=np.float64)
+        x = values if isinstance(values, np.ndarray) else np.asarray(values)
+        if x.dtype != np.float64:
+            x = x.astype(np.float64)
         want_ndim = 1 if self.n_channels == 0 else 2
         if x.ndim != want_ndim or (want_ndim == 2 and x.shape[1] != self.n_channels):
             want = "(n,)" if want_ndim == 1 else f"(n, {self.n_channels})"
@@ -212,14 +231,49 @@ class StreamingSOS:
         n = x.shape[0]
         if n == 0:
             return x.copy()
-        if self._zi is None or self._restart_pending:
+        if (self._zi is None and self._z_py is None) or self._restart_pending:
             self._zi = self._scaled_zi(x[0])
+            self._z_py = None
             self._restart_pending = False
             self._restarts += 1
             self._restart_t_s = math.nan if t_s is None else float(np.asarray(t_s)[0])
+        if n * self._width <= _SMALL_WORK:
+            return self._process_small(x)
+        if self._z_py is not None:
+            self._zi = self._state_array(self._z_py)
+            self._z_py = None
         y, self._zi = signal.sosfilt(self.sos, x, axis=0, zi=self._zi)
         out: FloatArray = np.asarray(y, dtype=np.float64)
         return out
+
+    def _state_array(self, z_py: list[list[float]]) -> FloatArray:
+        """The Python state as ``sosfilt``'s ``zi``: ``(n_sections, 2[, n_channels])``."""
+        z = np.array(z_py, dtype=np.float64).reshape(len(z_py), self._n_sections, 2)
+        if self.n_channels == 0:
+            return z[0]
+        out: FloatArray = np.ascontiguousarray(z.transpose(1, 2, 0))
+        return out
+
+    def _process_small(self, x: FloatArray) -> FloatArray:
+        """Filter a short chunk in Python floats with ``sosfilt``'s recursion (direct form II
+        transposed; the same operations in the same order, so the same bits)."""
+        z_all = self._z_py
+        if z_all is None:
+            zi = self._zi
+            assert zi is not None
+            if self.n_channels == 0:
+                z_all = [zi.reshape(-1).tolist()]
+            else:
+                z_all = zi.transpose(2, 0, 1).reshape(self.n_channels, -1).tolist()
+            self._z_py = z_all
+            self._zi = None
+        coefs = self._coefs
+        if self.n_channels == 0:
+            return np.array(_run_sections(coefs, x.tolist(), z_all[0]), dtype=np.float64)
+        columns = x.T.tolist()
+        out = [_run_sections(coefs, columns[c], z_all[c]) for c in range(self.n_channels)]
+        result: FloatArray = np.array(out, dtype=np.float64).T
+        return result
 
     def _scaled_zi(self, first: FloatArray) -> FloatArray:
         """State of a filter that has seen ``first`` forever (``sosfilt_zi`` scaled)."""
@@ -227,3 +281,37 @@ class StreamingSOS:
             return self._zi_unit * float(first)
         out: FloatArray = self._zi_unit[:, :, None] * first[None, None, :]
         return out
+
+
+def _run_sections(
+    coefs: list[tuple[float, float, float, float, float]], xs: list[float], z: list[float]
+) -> list[float]:
+    """Run samples ``xs`` through the cascade ``coefs`` (b0, b1, b2, a1, a2 per section) from
+    the state ``z`` (z0, z1 per section; updated in place); returns the output samples.
+
+    Direct form II transposed, written exactly as ``scipy.signal.sosfilt`` computes it::
+
+        y = b0·x + z0;  z0 = b1·x − a1·y + z1;  z1 = b2·x − a2·y
+    """
+    if len(coefs) == 1:
+        b0, b1, b2, a1, a2 = coefs[0]
+        z0, z1 = z
+        out = []
+        for xn in xs:
+            y = b0 * xn + z0
+            z0 = b1 * xn - a1 * y + z1
+            z1 = b2 * xn - a2 * y
+            out.append(y)
+        z[0], z[1] = z0, z1
+        return out
+    out = []
+    for xn in xs:
+        k = 0
+        for b0, b1, b2, a1, a2 in coefs:
+            y = b0 * xn + z[k]
+            z[k] = b1 * xn - a1 * y + z[k + 1]
+            z[k + 1] = b2 * xn - a2 * y
+            xn = y
+            k += 2
+        out.append(xn)
+    return out

@@ -87,6 +87,13 @@ class GaitPipeline:
     def streams(self) -> dict[str, StreamInfo]:
         return dict(self._infos)
 
+    def detector(self, stream_id: str) -> Detector:
+        """The contact detector of an added stream (e.g. to inspect its state)."""
+        route = self._routes.get(stream_id)
+        if route is None:
+            raise ConfigurationError(f"no stream {stream_id} was added to the analysis")
+        return route[0]
+
     def add_stream(self, info: StreamInfo) -> None:
         """Create the detector for a stream (again for the same stream: nothing happens)."""
         if info.stream_id in self._detectors or info.kind == StreamKind.FOOTPOD:

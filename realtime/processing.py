@@ -11,6 +11,13 @@ the acquisition does), the thread sleeps until then: it runs once per batch of p
 right after it arrived, and never wakes for nothing (a wake-up costs tens of µs of CPU).
 Otherwise it polls every ``poll_s``. A stream with nothing new costs one integer
 comparison.
+
+Catching up. A pass normally finds a few milliseconds of each stream and feeds them one
+stream after the other. When it finds more than ``CATCH_UP_SLICE_S`` of a stream (at the
+start, or after the machine stalled the thread), feeding each stream whole would put one
+foot's streams seconds ahead of the other's, further than the step assembler waits
+(``max_side_lag_s``), and steps would lose their step time or be mislabelled: the streams are
+then cut into time slices of ``CATCH_UP_SLICE_S`` and fed slice by slice across the streams.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ def blocks_from_snapshot(stream_id: str, snap: Snapshot, rate_hz: float) -> list
     if snap.n_samples == 0:
         return []
     gaps = snap.gap_before_s
-    if not snap.overrun and not gaps.any():  # the usual case: one contiguous block
+    if not snap.overrun and not np.count_nonzero(gaps):  # the usual case: one contiguous block
         return [SampleBlock(stream_id, snap.t_host_s, snap.values)]
     cuts = np.flatnonzero(gaps[1:] > 0) + 1
     bounds = [0, *cuts.tolist(), snap.n_samples]

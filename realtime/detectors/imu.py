@@ -142,6 +142,9 @@ _STEEP_FALL = 0.4
 within this fraction of ``spike_window_s`` (3 ms for the foot's default window)."""
 _STILL_FRACTION = 0.4
 """Where in stance (fraction from IC to toe-off) the zero-velocity reference is taken."""
+_MAX_SCAN_SAMPLES = 48
+"""New samples up to this many are scanned in Python to see whether a search can decide
+anything (a few live packets); more go straight to the vectorised search."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ class _Samples:
     """Recent samples in preallocated arrays, addressed by a global sample index.
 
     Rows ``0 .. n`` hold samples ``first .. first + n``. ``gap_s[i]`` is the missing time
-    (s) just before sample i (0 when contiguous). ``gyf`` (the low-passed pitch rate) is
+    (s) just before sample i (0 when contiguous; rows past ``n`` are kept at 0). ``acc``
+    and ``gyr`` are the two halves of ``values``. ``gyf`` (the low-passed pitch rate) is
     filled in by the detector when it needs it. Appending compacts the arrays in place
     (dropping rows before ``keep_from``) or grows them, so a write is amortised O(1) per
     sample whatever the block size.
@@ -236,36 +240,34 @@ class _Samples:
 
     def __init__(self, capacity: int) -> None:
         self.t = np.empty(capacity)
-        self.acc = np.empty((capacity, 3))
-        self.gyr = np.empty((capacity, 3))
+        self.values = np.empty((capacity, 6))
         self.gyf = np.empty(capacity)
         self.gap_s = np.zeros(capacity)
+        self._views()
         self.first = 0
         self.n = 0
         self.keep_from = 0
+
+    def _views(self) -> None:
+        self.acc = self.values[:, 0:3]
+        self.gyr = self.values[:, 3:6]
 
     @property
     def end(self) -> int:
         """Global index one past the newest sample."""
         return self.first + self.n
 
-    def append(
-        self,
-        t: FloatArray,
-        acc: FloatArray,
-        gyr: FloatArray,
-        gap_before_s: float,
-    ) -> None:
+    def append(self, t: FloatArray, values: npt.NDArray[np.floating], gap_before_s: float) -> None:
+        """Add ``(m, 6)`` samples (ax ay az gx gy gz; stored as float64) after a gap."""
         m = t.shape[0]
         if self.n + m > self.t.shape[0]:
             self._make_room(m)
-        rows = slice(self.n, self.n + m)
-        self.t[rows] = t
-        self.acc[rows] = acc
-        self.gyr[rows] = gyr
-        self.gap_s[rows] = 0.0
-        self.gap_s[self.n] = gap_before_s
-        self.n += m
+        n = self.n
+        self.t[n : n + m] = t
+        self.values[n : n + m] = values
+        if gap_before_s:
+            self.gap_s[n] = gap_before_s
+        self.n = n + m
 
     def _make_room(self, m: int) -> None:
         drop = min(max(self.keep_from - self.first, 0), self.n)
@@ -273,14 +275,16 @@ class _Samples:
         capacity = self.t.shape[0]
         if keep + m > capacity:
             capacity = max(2 * capacity, keep + m)
-            for name in ("t", "gyf", "gap_s", "acc", "gyr"):
+            for name in ("t", "gyf", "gap_s", "values"):
                 old = getattr(self, name)
                 new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
                 new[:keep] = old[drop : self.n]
                 setattr(self, name, new)
+            self._views()
         elif drop:
-            for arr in (self.t, self.gyf, self.gap_s, self.acc, self.gyr):
+            for arr in (self.t, self.gyf, self.gap_s, self.values):
                 arr[:keep] = arr[drop : self.n]
+            self.gap_s[keep : self.n] = 0.0
         self.first += drop
         self.n = keep
 
@@ -495,6 +499,11 @@ class ImuContactDetector:
         self.clip_fraction = _check_number("clip_fraction", clip_fraction, low=0.5, high=1.0)
         self._filter: StreamingSOS | None = None
         self._filtered_to = 0
+        self._restart_rows: list[int] = []
+        # Carried scans of the swing and toe-off searches (see ``_swing_pending`` and
+        # ``_push_off_pending``).
+        self._swing_scan: tuple[int, int, int, float] | None = None
+        self._to_scan: tuple[int, int, int, float, float, float] | None = None
         self._restart_t_s = math.nan
         self._buf: _Samples | None = None
         self._reset_state()
@@ -575,14 +584,15 @@ class ImuContactDetector:
             self._pending_gap_s = gap  # an empty block: its gap belongs to the next samples
             return self
         self._pending_gap_s = 0.0
-        t = np.asarray(block.t_host_s, dtype=np.float64)
-        v = np.asarray(values, dtype=np.float64)
+        t = block.t_host_s
         buf = self._buf
-        if gap > self.restart_gap_s and buf.n > 0:
-            self._before_long_gap(gap)
+        if gap > self.restart_gap_s:
+            if buf.n > 0:
+                self._before_long_gap(gap)
+            self._restart_rows.append(buf.end)
         if buf.n == 0 or gap > self.restart_gap_s:
             self._restart_t_s = float(t[0])  # where the segmentation filter (re)starts
-        buf.append(t, v[:, 0:3], v[:, 3:6], gap)
+        buf.append(t, values, gap)
         self.n_samples_ += block.n_samples
         if buf.end - self._filtered_to > self.rate_hz:
             self._filter_until(buf.end)  # keep the lazy filter within a second of the data
@@ -678,8 +688,10 @@ class ImuContactDetector:
         lo = self._filtered_to
         if lo >= end:
             return
-        rows = np.arange(lo - b.first + 1, end - b.first)
-        cuts = rows[b.gap_s[rows] > self.restart_gap_s].tolist()
+        restarts = self._restart_rows  # global indices after missing data > restart_gap_s
+        while restarts and restarts[0] <= lo:
+            restarts.pop(0)
+        cuts = [g - b.first for g in restarts if g < end]
         starts = [lo - b.first, *cuts]
         stops = [*cuts, end - b.first]
         for i0, i1 in zip(starts, stops, strict=True):
@@ -691,6 +703,8 @@ class ImuContactDetector:
         assert b is not None
         lo, end = self._cursor, b.end
         self._filter_until(end)
+        if self._swing_pending(lo, end):
+            return False
         gyf = b.gyf[lo - b.first : end - b.first]
         w = _first(gyf < -self.swing_threshold_dps)
         limit = self._timeout_index(self._last_to_t, self.max_stride_s, lo, end)
@@ -710,6 +724,77 @@ class ImuContactDetector:
         m = int(np.argmax(y[: k + 1]))
         self._phase = _Phase.SEEK_SWING_END
         self._cursor = lo + w + m
+        return True
+
+    def _swing_pending(self, lo: int, end: int) -> bool:
+        """Whether the swing search from global index ``lo`` certainly decides nothing with
+        the data up to ``end``: no swing minimum confirmed and no timeout.
+
+        The same tests as :meth:`_seek_swing`, in Python floats over only the samples that
+        arrived since the last call (the scan's state is carried while the search starts
+        at ``lo``); False (look with the full search) when anything may have happened."""
+        b = self._buf
+        assert b is not None
+        scan = self._swing_scan
+        if scan is None or scan[0] != lo or scan[1] > end:
+            scan = (lo, lo, -1, -math.inf)
+        _, scanned, w, run = scan
+        if end - scanned > _MAX_SCAN_SAMPLES:
+            return False  # a long block: the vectorised search is cheaper
+        if self._timeout_index(self._last_to_t, self.max_stride_s, lo, end) >= 0:
+            self._swing_scan = None
+            return False
+        threshold = -self.swing_threshold_dps
+        for j, g in enumerate(b.gyf[scanned - b.first : end - b.first].tolist(), scanned):
+            if w < 0:
+                if g < threshold:
+                    w, run = j, -g  # a swing: its minimum is confirmed at half of it
+                elif g != g:  # NaN
+                    self._swing_scan = None
+                    return False
+                continue
+            y = -g
+            if y > run:
+                run = y
+            if y <= 0.5 * run or g != g:
+                self._swing_scan = None
+                return False
+        self._swing_scan = (lo, end, w, run)
+        return True
+
+    def _push_off_pending(self, c: _Contact, lo: int, end: int) -> bool:
+        """Whether the toe-off search from global index ``lo`` certainly decides nothing
+        with the data up to ``end``: no push-off peak confirmed, no swing, no timeout.
+
+        The same tests as :meth:`_seek_to`, in Python floats over only the samples that
+        arrived since the last call (the running maximum, the valley before it and the
+        running minimum are carried while the search starts at ``lo`` for contact ``c``);
+        False (look with the full search) when anything may have happened."""
+        b = self._buf
+        assert b is not None
+        scan = self._to_scan
+        if scan is None or scan[0] != c.event_id or scan[1] != lo or scan[2] > end:
+            scan = (c.event_id, lo, lo, -math.inf, math.inf, math.inf)
+        _, _, scanned, run, low, valley = scan
+        if end - scanned > _MAX_SCAN_SAMPLES:
+            return False  # a long block: the vectorised search is cheaper
+        if self._timeout_index(c.t_s, self.max_contact_s, lo, end) >= 0:
+            self._to_scan = None
+            return False
+        to_min, swing = self.to_min_dps, -self.swing_threshold_dps
+        confirm_drop, confirm_min = self.to_confirm_drop, self.to_confirm_min_dps
+        for g in b.gyr[scanned - b.first : end - b.first, 1].tolist():
+            if g < low:
+                low = g
+            if g >= run:  # a new running maximum: the valley before it is the minimum so far
+                run, valley = g, low
+            drop = confirm_drop * abs(run)
+            if drop < confirm_min:
+                drop = confirm_min
+            if (run - valley >= to_min and g <= run - drop) or g < swing or g != g:
+                self._to_scan = None
+                return False
+        self._to_scan = (c.event_id, lo, end, run, low, valley)
         return True
 
     def _seek_swing_end(self) -> bool:
@@ -1105,6 +1190,8 @@ class ImuContactDetector:
                 self._cursor = c.index + d
                 return True
             return self._to_timeout(lo, end, c)
+        if not flush and self._push_off_pending(c, lo, end):
+            return False
         gy = b.gyr[lo - b.first : end - b.first, 1]
         run = np.maximum.accumulate(gy)
         valley = np.minimum.accumulate(gy)

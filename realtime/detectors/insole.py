@@ -223,7 +223,10 @@ class _Ext:
 
     ``t``, ``f`` (force above baseline), ``cnum`` (CoP-x numerator) and ``psum`` (positive
     force) are ``(n_tail + n,)``; ``clip`` covers the new samples only, or is None;
-    ``base`` is the global index of the first row."""
+    ``base`` is the global index of the first row. ``cnum`` and ``psum`` are only read at
+    the first samples of a contact (the strike index); rows below ``threshold −
+    hysteresis``, and blocks that cannot start a contact, may hold placeholders
+    (``has_cop`` False when the block's rows are placeholders)."""
 
     t: FloatArray
     f: FloatArray
@@ -232,6 +235,7 @@ class _Ext:
     clip: npt.NDArray[np.bool_] | None
     base: int
     n_tail: int
+    has_cop: bool
 
 
 class InsoleContactDetector:
@@ -404,6 +408,7 @@ class InsoleContactDetector:
         self._clip_n = (
             None if self.cell_full_scale_n is None else _CLIP_FRACTION * self.cell_full_scale_n
         )
+        self._n_cells = self.layout.n_cells
         self._baseline = np.zeros(self.layout.n_cells)
         self._baseline_total = 0.0
         self._win_cells: list[FloatArray] = []
@@ -443,7 +448,7 @@ class InsoleContactDetector:
                 marks missing data before the first sample.
         """
         n = block.n_samples
-        if block.values.shape[1] != self.layout.n_cells:
+        if block.values.shape[1] != self._n_cells:
             raise ConfigurationError(
                 f"Stream {block.stream_id} has {block.values.shape[1]} insole cells but the "
                 f"detector's layout has {self.layout.n_cells}."
@@ -459,7 +464,47 @@ class InsoleContactDetector:
             else:
                 self._gaps[first] = float(block.gap_before_s)
 
-        force, cnum, psum = self._force(cells)
+        thr, lo = self.threshold_n_, self._lo_n
+        force, bases = self._force(cells)
+        f_max = float(np.maximum.reduce(force))  # ``force.max()`` without its Python wrapper
+        state = self._state
+        if state == _OFF and f_max < thr:
+            # The usual swing-phase block: nothing can cross the threshold. Keep the tail
+            # (its CoP rows are never read: a contact's first samples reach the threshold).
+            self._quiet_tail(t, force)
+            self.n_samples_ += n
+            if self._gaps:
+                oldest = self.n_samples_ - 3
+                self._gaps = {k: s for k, s in self._gaps.items() if k >= oldest}
+            self.in_contact_ = False
+            return self
+        f_min = float(np.minimum.reduce(force))
+        contact = self._contact
+        if (
+            state == _ON
+            and f_min >= lo
+            and contact is not None
+            and contact.event_id >= 0
+            and contact.n_stored > 0
+        ):
+            # The usual stance-phase block: an announced contact goes on through it.
+            self._continue_contact(contact, t, cells, force, f_max)
+            self.n_samples_ += n
+            if self._gaps:
+                oldest = min(contact.rise - 1, first)
+                self._gaps = {k: s for k, s in self._gaps.items() if k >= oldest}
+            self.in_contact_ = True
+            return self
+        # The CoP is only read at a contact's first samples: none lie in this block when it
+        # is all unloaded, or when it continues an announced contact without ending it.
+        has_cop = not (
+            f_max < lo  # (NaN compares False: computed then)
+            or (state == _ON and contact is not None and contact.event_id >= 0 and f_min >= lo)
+        )
+        if has_cop:
+            cnum, psum = self._cop(cells, bases)
+        else:
+            cnum = psum = force  # placeholders, never read (see ``_Ext``)
         clip: npt.NDArray[np.bool_] | None = None
         if self._clip_n is not None:
             clip = np.asarray(np.greater_equal(cells, self._clip_n).any(axis=1), dtype=np.bool_)
@@ -472,13 +517,14 @@ class InsoleContactDetector:
             clip=clip,
             base=first - n_tail,
             n_tail=n_tail,
+            has_cop=has_cop,
         )
         end = n_tail + n
-        above = np.flatnonzero(ext.f >= self.threshold_n_).tolist()  # ext indices
-        below = (np.flatnonzero(force < self._lo_n) + n_tail).tolist()
+        above = np.flatnonzero(ext.f >= thr).tolist()  # ext indices
+        below = [] if f_min >= lo else (np.flatnonzero(force < lo) + n_tail).tolist()
 
         # Walk the state changes: a few per block, found by bisection in the index lists.
-        pos, state = n_tail, self._state
+        pos = n_tail
         while pos < end:
             if state == _ON:
                 i = bisect_left(below, pos)
@@ -517,10 +563,11 @@ class InsoleContactDetector:
 
         self._state = state
         keep = min(2, end)
-        self._tail_t = ext.t[-keep:].copy()
-        self._tail_f = ext.f[-keep:].copy()
-        self._tail_cnum = ext.cnum[-keep:].copy()
-        self._tail_psum = ext.psum[-keep:].copy()
+        # ``ext``'s arrays are this call's own: the tail may stay a view of them.
+        self._tail_t = ext.t[-keep:]
+        self._tail_f = ext.f[-keep:]
+        self._tail_cnum = ext.cnum[-keep:]
+        self._tail_psum = ext.psum[-keep:]
         self.n_samples_ += n
         if self._gaps:
             oldest = self.n_samples_ - 3 if contact is None else min(contact.rise - 1, first)
@@ -529,36 +576,89 @@ class InsoleContactDetector:
         return self
 
     # ------------------------------------------------------------------ pieces
-    def _force(self, cells: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Total force above the baseline, CoP-x numerator and positive force per sample,
-        updating the baseline at every completed window."""
+    def _quiet_tail(self, t: FloatArray, force: FloatArray) -> None:
+        """Keep the last two samples of a block that changes nothing but the tail."""
+        if t.shape[0] >= 2:
+            self._tail_t = t[-2:].copy()  # the caller's array
+            tail_f = force[-2:]
+        else:
+            self._tail_t = np.concatenate((self._tail_t, t))[-2:]
+            tail_f = np.concatenate((self._tail_f, force))[-2:]
+        self._tail_f = self._tail_cnum = self._tail_psum = tail_f
+
+    def _continue_contact(
+        self, contact: _Contact, t: FloatArray, cells: FloatArray, force: FloatArray, f_max: float
+    ) -> None:
+        """A block wholly inside an announced contact (no sample below threshold −
+        hysteresis): what the general walk does with it, without building ``_Ext`` —
+        record its samples and remember the last threshold sample with both neighbours."""
+        n = t.shape[0]
+        contact.peak_n = max(contact.peak_n, f_max)
+        if self._clip_n is not None and bool(np.greater_equal(cells, self._clip_n).any()):
+            contact.flags |= StepFlag.CLIPPED
+        room = self._cap - contact.n_stored
+        if room > 0:
+            k = min(n, room)
+            contact.t_parts.append(t[:k].copy())  # the caller's array
+            contact.f_parts.append(force[:k])
+            contact.n_stored += k
+        # The last sample at or above the threshold whose successor is here (as
+        # ``_last_above`` over the previous block's tail and this block).
+        ts = self._tail_t.tolist() + t.tolist()
+        fs = self._tail_f.tolist() + force.tolist()
+        thr = self.threshold_n_
+        j = len(fs) - 2
+        while j >= 0 and not fs[j] >= thr:
+            j -= 1
+        if j >= 0:
+            g = self.n_samples_ - self._tail_t.shape[0] + j  # its global index
+            if j >= 1 and g >= contact.rise:
+                contact.last_above = (g, ts[j - 1], fs[j - 1], ts[j], fs[j], ts[j + 1], fs[j + 1])
+        self._quiet_tail(t, force)
+
+    def _force(self, cells: FloatArray) -> tuple[FloatArray, list[tuple[int, FloatArray]]]:
+        """Total force above the baseline per sample, updating the baseline at every
+        completed window; and the baselines in use, as (first row, baseline) per segment."""
         n = cells.shape[0]
         if self._win_fill + n < self._window:  # the common case for small blocks
-            return self._force_segment(cells)
-        forces, cnums, psums = [], [], []
+            baseline = self._baseline  # the window does not complete: it stays in use
+            return self._force_segment(cells), [(0, baseline)]
+        forces, bases = [], []
         start = 0
         while start < n:
             stop = min(n, start + self._window - self._win_fill)
-            f, c, p = self._force_segment(cells[start:stop])
-            forces.append(f)
-            cnums.append(c)
-            psums.append(p)
+            bases.append((start, self._baseline))
+            forces.append(self._force_segment(cells[start:stop]))
             start = stop
         if len(forces) == 1:
-            return forces[0], cnums[0], psums[0]
-        return np.concatenate(forces), np.concatenate(cnums), np.concatenate(psums)
+            return forces[0], bases
+        return np.concatenate(forces), bases
 
-    def _force_segment(self, cells: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        force = cells.sum(axis=1) - self._baseline_total
-        positive = np.maximum(cells - self._baseline, 0.0)
-        cnum = (positive * self.layout.x).sum(axis=1)
-        psum = positive.sum(axis=1)
+    def _force_segment(self, cells: FloatArray) -> FloatArray:
+        force: FloatArray = np.add.reduce(cells, axis=1) - self._baseline_total  # sum(axis=1)
         self._win_cells.append(cells)
         self._win_force.append(force)
         self._win_fill += cells.shape[0]
         if self._win_fill >= self._window:
             self._update_baseline()
-        return force, cnum, psum
+        return force
+
+    def _cop(
+        self, cells: FloatArray, bases: list[tuple[int, FloatArray]]
+    ) -> tuple[FloatArray, FloatArray]:
+        """CoP-x numerator and positive force per sample, against the baseline each sample
+        was measured with."""
+        if len(bases) == 1:
+            positive = np.maximum(cells - bases[0][1], 0.0)
+            return (positive * self.layout.x).sum(axis=1), positive.sum(axis=1)
+        cnums, psums = [], []
+        for (start, baseline), (stop, _) in zip(
+            bases, [*bases[1:], (cells.shape[0], bases[0][1])], strict=True
+        ):
+            positive = np.maximum(cells[start:stop] - baseline, 0.0)
+            cnums.append((positive * self.layout.x).sum(axis=1))
+            psums.append(positive.sum(axis=1))
+        return np.concatenate(cnums), np.concatenate(psums)
 
     def _update_baseline(self) -> None:
         """The window is complete: follow the mean of its unloaded samples, per cell."""
@@ -697,6 +797,7 @@ class InsoleContactDetector:
     def _strike_index(ext: _Ext, r: int, e: int, t_ic: float, second: bool) -> float:
         """Centre-of-pressure x at ``t_ic`` from the samples ``r`` .. ``e`` in contact: the
         CoP of the first one, moved back to the IC along its change to the second one."""
+        assert ext.has_cop or (r < ext.n_tail and e < ext.n_tail)
         weights = ext.psum[r : e + 1].tolist()
         moments = ext.cnum[r : e + 1].tolist()
         if weights[0] <= 0.0:

@@ -45,6 +45,22 @@ def test_any_chunking_gives_the_same_output_bit_for_bit(sizes: list[int], btype:
     np.testing.assert_array_equal(_in_chunks(chunked, x, sizes), whole.process(x))
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=12),
+    n_channels=st.sampled_from([0, 1, 3]),
+    order=st.sampled_from([1, 2, 5]),
+)
+def test_short_chunks_between_long_ones_give_the_same_bits(
+    sizes: list[int], n_channels: int, order: int
+) -> None:
+    # Short chunks take the Python recursion, long ones sosfilt; the state passes between.
+    x = _noise(1500, seed=5, n_channels=n_channels)
+    chunked = StreamingSOS(order=order, cutoff_hz=25.0, rate_hz=RATE_HZ, n_channels=n_channels)
+    whole = StreamingSOS(order=order, cutoff_hz=25.0, rate_hz=RATE_HZ, n_channels=n_channels)
+    np.testing.assert_array_equal(_in_chunks(chunked, x, [*sizes, 300]), whole.process(x))
+
+
 def test_one_sample_at_a_time_equals_one_call() -> None:
     x = _noise(1500, seed=2)
     a = StreamingSOS(order=2, cutoff_hz=20.0, rate_hz=RATE_HZ)

@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -795,25 +794,23 @@ def test_one_sample_at_a_time_equals_ten_thousand(mount: Mount) -> None:
     assert _without_detection_time(big) == _without_detection_time(reference)
 
 
-def test_ten_minutes_at_1khz_in_1s_blocks_is_fast() -> None:
+def test_ten_minutes_at_1khz_in_1s_blocks_finds_every_contact() -> None:
+    # Speed is measured in bench/throughput.py and bench/detector_calls.py, not here.
     runner = RunnerConfig(cadence_spm=170, gct_ms=250, speed_m_s=3.0)
     rec = _record(runner, side=Side.LEFT, rate_hz=1000, duration_s=120.0, seed=17)
     stream = _merge_contiguous(rec.blocks)[0]
     n = stream.n_samples
     t = np.concatenate([stream.t_host_s + 120.0 * k for k in range(5)])  # 10 minutes
     values = np.concatenate([stream.values] * 5)
-    blocks = [
-        SampleBlock("imu", t[i : i + 1000], values[i : i + 1000]) for i in range(0, 5 * n, 1000)
-    ]
-    best = np.inf
-    for _ in range(2):
-        det = ImuContactDetector(side=Side.LEFT, rate_hz=1000, mount=Mount.FOOT)
-        start = time.perf_counter()
-        for b in blocks:
-            det.update(b).pop_events()
-        best = min(best, time.perf_counter() - start)
+    det = ImuContactDetector(side=Side.LEFT, rate_hz=1000, mount=Mount.FOOT)
+    for i in range(0, 5 * n, 1000):
+        det.update(SampleBlock("imu", t[i : i + 1000], values[i : i + 1000])).pop_events()
+    once = ImuContactDetector(side=Side.LEFT, rate_hz=1000, mount=Mount.FOOT)
+    once.update(SampleBlock("imu", stream.t_host_s, stream.values)).pop_events()
+    # Five copies of the same two minutes: five times the contacts of one copy (± the
+    # contacts cut at the joins).
+    assert abs(det.n_events_ - 5 * once.n_events_) <= 10
     assert det.n_events_ > 1500
-    assert best < 0.6, f"{best:.3f} s for 10 min of 1 kHz IMU"
 
 
 # ---------------------------------------------------------------------- contract
