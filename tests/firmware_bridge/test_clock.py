@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -407,14 +406,12 @@ def test_observe_is_cheap_and_refits_at_most_once_per_bin(
     monkeypatch.setattr(mapper, "_refit", counting_refit)
     device_s = ((run.stamp_us - run.stamp_us[0]) % WRAP_US + 9 * PERIOD_US) * 1e-6
     xs, arrivals = device_s.tolist(), run.arrival_s.tolist()
-    started = time.perf_counter()
     for x, a in zip(xs, arrivals, strict=True):
         mapper.observe(x, a)
-    per_call_us = (time.perf_counter() - started) / len(xs) * 1e6
     bins = math.ceil((xs[-1] - xs[0]) / mapper.bin_s) + 1
-    print(f"observe: {per_call_us:.1f} µs per packet (amortised), {refits} fits for {bins} bins")
+    # The fit runs once per bin at most: the per-packet cost stays constant (the µs figure
+    # itself is a benchmark, bench/bridge.py).
     assert refits <= bins
-    assert per_call_us < 100.0  # typically ~5 µs; generous for a loaded 2-core machine
 
 
 def test_to_host_is_vectorised_and_keeps_shape() -> None:

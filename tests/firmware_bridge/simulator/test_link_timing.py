@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import numpy.typing as npt
@@ -159,17 +158,15 @@ def test_floors() -> None:
 
 
 @pytest.mark.parametrize("timing", [SerialTiming(), BleTiming(interval_s=0.0075), BleTiming()])
-def test_an_hour_at_200_packets_per_second_takes_under_a_second(
+def test_an_hour_at_200_packets_per_second_arrives_in_order_after_it_is_ready(
     timing: SerialTiming | BleTiming,
 ) -> None:
+    # How fast this runs is a benchmark figure (bench/bridge.py), not a test.
     rng = np.random.default_rng(7)
     ready = 3.0 + np.arange(3600 * 200) * 0.005
-    started = time.perf_counter()
     arrival = arrival_times(ready, timing, rng)
-    elapsed_s = time.perf_counter() - started
-    print(f"{type(timing).__name__}: 1 h of 200 packets/s in {elapsed_s * 1e3:.0f} ms")
-    assert elapsed_s < 1.0
     assert arrival.size == ready.size
+    assert np.all(arrival >= ready)
 
 
 def test_host_stalls_move_arrivals_to_the_stall_end() -> None:
