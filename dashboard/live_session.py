@@ -50,6 +50,7 @@ class EventKind(enum.Enum):
     TARGET = "target"
     BASELINE = "baseline"
     METRONOME = "metronome"
+    SENSOR = "sensor"
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class LiveSession:
         self._speed_kmh: float | None = None
         self._incline_pct = 0.0
         self._latest_metrics = GaitMetrics()
+        self._issues_logged: set[tuple[str, str]] = set()
 
     # ---------------------------------------------------------------- target
     @property
@@ -290,6 +292,11 @@ class LiveSession:
         """Take the steps new since the last call from ``view`` (and beats played since),
         update baseline, trends and adherence; return the new steps."""
         self._latest_metrics = view.metrics
+        for issue in view.sensor_issues:
+            key = (issue.stream_id, issue.kind.value)
+            if key not in self._issues_logged:
+                self._issues_logged.add(key)
+                self.log(EventKind.SENSOR, f"{issue.stream_id}: {issue.message}")
         n_new = view.n_steps - self._seen_steps
         self._seen_steps = view.n_steps
         new = list(view.recent_steps[-n_new:]) if n_new > 0 else []

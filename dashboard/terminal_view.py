@@ -128,6 +128,9 @@ def run_terminal_view(
         text = render_rows(rows, readings, title=title())
         if processing is not None and session is not None:
             session.ingest(processing.view())
+        if processing is not None:
+            for issue in processing.view().sensor_issues:
+                text += f"\n⚠ {issue.stream_id}: {issue.message}"
         problem = status() if status is not None else None
         if problem:
             text += f"\n\nrecording stopped: {problem}"

@@ -374,7 +374,8 @@ class DashboardWindow(QtWidgets.QMainWindow):
         if everything or self.frames % 10 == 1:
             self.trends.update_from(self.session)
             self.baseline_table.update_from(self.session)
-            self.device_table.update_rows(self.acquisition.device_rows())
+            issues = {i.stream_id: i.kind.value for i in view.sensor_issues}
+            self.device_table.update_rows(self.acquisition.device_rows(), issues)
             self._update_status(now)
             self._update_recording()
 

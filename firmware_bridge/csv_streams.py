@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,10 @@ def read_csv_stream(
     elif not columns:
         raise _fail(path, 1, "an insole file needs at least one cell column after time_s")
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            # A file with a header and no rows is reported below as too few samples.
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     except ValueError as exc:
         match = _ROW_RE.search(str(exc))
         line = int(match.group(1)) + 2 if match else None  # 0-based data row after header

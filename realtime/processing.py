@@ -35,6 +35,7 @@ from realtime.events import Step
 from realtime.metrics import GaitMetrics
 from realtime.pipeline import GaitPipeline
 from realtime.ringbuffer import RingBuffer, Snapshot
+from realtime.sensor_health import SensorHealthMonitor, SensorIssue
 from realtime.streams import StreamBuffers
 
 
@@ -50,6 +51,8 @@ class AnalysisView:
             (``"left"``/``"right"``); missing before the first.
         overrun_samples: samples this thread missed because it fell behind.
         updated_s: host time (s) of this snapshot.
+        sensor_issues: sensor problems in force (saturated or dead cells, a stuck axis, a
+            side reported twice, a sample rate off its nominal value).
     """
 
     metrics: GaitMetrics
@@ -58,6 +61,7 @@ class AnalysisView:
     last_step_s: dict[str, float]
     overrun_samples: int
     updated_s: float
+    sensor_issues: tuple[SensorIssue, ...] = ()
 
 
 def blocks_from_snapshot(stream_id: str, snap: Snapshot, rate_hz: float) -> list[SampleBlock]:
@@ -169,6 +173,8 @@ class ProcessingThread:
         self._thread: threading.Thread | None = None
         self.cpu_s = 0.0
         """CPU time (s) the thread has used."""
+        self.health = SensorHealthMonitor()
+        self._issues: tuple[SensorIssue, ...] = ()
         self._view = AnalysisView(pipeline.metrics.snapshot(), (), 0, {}, 0, 0.0)
 
     def view(self) -> AnalysisView:
@@ -192,6 +198,7 @@ class ProcessingThread:
             if stream_id not in known:
                 info = self.buffers.info(stream_id)
                 self.pipeline.add_stream(info)
+                self.health.add_stream(info, t_s=self.pipeline.clock())
                 buffer = self.buffers[stream_id]
                 self._streams.append(_Cursor(stream_id, buffer, info.rate_hz, buffer.first_index))
         self._known = stream_ids
@@ -223,8 +230,14 @@ class ProcessingThread:
         else:  # the usual case: a few ms of each stream, one stream after the other
             blocks = [block for blocks in per_stream for block in blocks]
         update = self.pipeline.update
+        check = self.health.update
+        issues_changed = False
         for block in blocks:
             new_steps.extend(update(block))
+            if check(block):
+                issues_changed = True
+        if issues_changed or len(self.health.issues_) != len(self._view.sensor_issues):
+            self._issues = tuple(self.health.issues_.values())
         if new_steps or processed:
             view = self._view
             if new_steps:
@@ -243,6 +256,7 @@ class ProcessingThread:
                 last_step_s=last_step_s,
                 overrun_samples=self._overrun,
                 updated_s=self.pipeline.clock(),
+                sensor_issues=self._issues,
             )
         return processed
 

@@ -10,13 +10,14 @@ are read instead. A torn last record or line (a recording that was killed) is ig
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -242,7 +243,8 @@ class Session:
 
     @property
     def host_t0_s(self) -> float:
-        return float(self.meta.get("host_t0_s", 0.0))
+        t0 = _number(self.meta.get("host_t0_s"))
+        return t0 if math.isfinite(t0) else 0.0
 
     @property
     def end_s(self) -> float:
@@ -331,8 +333,15 @@ class Session:
                 info = calibrated.on_stream(info)
             decoded.infos[info.stream_id] = info
 
-        links = {int(link["link_id"]): link for link in self.meta.get("links", [])}
-        floor_s = float(self.meta.get("latency_floor_s", 0.001))
+        listed = self.meta.get("links")
+        links = {
+            link["link_id"]: link
+            for link in (listed if isinstance(listed, list) else [])
+            if isinstance(link, dict) and isinstance(link.get("link_id"), int)
+        }
+        floor_s = _number(self.meta.get("latency_floor_s"))
+        if not math.isfinite(floor_s):
+            floor_s = 0.001
         decoders: dict[int, LinkDecoder] = {}
         ble: dict[int, NotificationReader] = {}
         packets = self.path / PACKETS_BIN
@@ -404,6 +413,28 @@ def _fail(path: Path, problem: str) -> ConfigurationError:
     return ConfigurationError(f"{path}: {problem}")
 
 
+_T = TypeVar("_T")
+
+
+def _guarded(
+    path: Path, read: Callable[[], _T], *, malformed: tuple[type[Exception], ...] = ()
+) -> _T:
+    """``read()``, with the ways a damaged file can break it turned into one line
+    (``malformed``: more exceptions that the reader raises for a damaged row)."""
+    try:
+        return read()
+    except malformed as exc:
+        raise _fail(
+            path, f"a row is damaged ({type(exc).__name__}); the session is damaged"
+        ) from None
+    except UnicodeDecodeError:
+        raise _fail(path, "not UTF-8 text; the session is damaged") from None
+    except csv.Error as exc:
+        raise _fail(path, f"not a valid CSV file ({exc}); the session is damaged") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
+
+
 def load_session(directory: str | Path) -> Session:
     """Open a session directory.
 
@@ -437,8 +468,9 @@ def load_session(directory: str | Path) -> Session:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             raise _fail(path / RUNNER_JSON, "unreadable; the session is damaged") from None
         runner = loaded if isinstance(loaded, dict) else {}
+    devices = _guarded(path / DEVICES_JSONL, lambda: _read_jsonl(path / DEVICES_JSONL))
+    raw_events = _guarded(path / EVENTS_JSONL, lambda: _read_jsonl(path / EVENTS_JSONL))
     try:
-        devices = _read_jsonl(path / DEVICES_JSONL)
         events = [
             SessionEvent(
                 t_s=float(e["t_s"]),
@@ -447,12 +479,18 @@ def load_session(directory: str | Path) -> Session:
                 value=_number(e.get("value")),
                 extra={k: v for k, v in e.items() if k not in ("t_s", "kind", "text", "value")},
             )
-            for e in _read_jsonl(path / EVENTS_JSONL)
+            for e in raw_events
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(path / EVENTS_JSONL, f"an event has no valid time ({exc})") from None
-    steps = read_steps_csv(path / STEPS_CSV) if (path / STEPS_CSV).exists() else []
-    truth = read_truth_csv(path / TRUTH_CSV) if (path / TRUTH_CSV).exists() else None
+    steps_path, truth_path = path / STEPS_CSV, path / TRUTH_CSV
+    steps = _guarded(steps_path, lambda: read_steps_csv(steps_path)) if steps_path.exists() else []
+    truth = (
+        _guarded(truth_path, lambda: read_truth_csv(truth_path), malformed=(TypeError,))
+        if truth_path.exists()
+        else None
+    )
+    beats = _guarded(path / BEATS_CSV, lambda: _read_beats(path / BEATS_CSV))
     return Session(
         path=path,
         meta=meta,
@@ -460,6 +498,6 @@ def load_session(directory: str | Path) -> Session:
         devices=devices,
         events=events,
         live_steps=steps,
-        beats=_read_beats(path / BEATS_CSV),
+        beats=beats,
         truth=truth,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from dashboard.acquisition import DeviceRow
@@ -49,9 +51,19 @@ class DeviceTable(QtWidgets.QTableWidget):
         self.setWordWrap(False)
         self._shown: list[tuple[tuple[str, ...], Level]] = []
 
-    def update_rows(self, rows: list[DeviceRow]) -> None:
-        """Show ``rows``; cells are only touched when their text changes."""
-        wanted = [(row_texts(r), row_level(r)) for r in rows]
+    def update_rows(self, rows: list[DeviceRow], issues: Mapping[str, str] | None = None) -> None:
+        """Show ``rows``; cells are only touched when their text changes. ``issues`` maps a
+        stream id to its sensor problem (one line), shown amber in the state column."""
+        issues = issues or {}
+        wanted = []
+        for device in rows:
+            texts, level = row_texts(device), row_level(device)
+            problem = issues.get(device.stream_id)
+            if problem is not None:
+                texts = (texts[0], f"{texts[1]} ⚠ {problem}", *texts[2:])
+                if level is Level.OK:
+                    level = Level.WARN
+            wanted.append((texts, level))
         if len(wanted) != self.rowCount():
             self.setRowCount(len(wanted))
             self._shown = [((), Level.NEUTRAL)] * len(wanted)

@@ -9,7 +9,7 @@ time of their first sample and become ready to send when their last sample is ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,13 @@ class SensorErrors:
         zero_offset_n: one zero offset per insole cell (N).
         response_exponent: FSR static nonlinearity (1 = linear).
         acc_noise_g, gyr_noise_dps: IMU white noise (None: the model's default).
+        dead_cells: insole cells that always read zero (a broken trace).
+        saturated_cells: insole cells stuck at full scale.
+        stuck_axis: IMU channel (0–5: ax ay az gx gy gz) that repeats its first reading.
+        reported_side: the side the device announces in its hello when it is not the one
+            it is worn on (a swapped device); None: the true side.
+        rate_error_pct: the sample clock runs this much faster than the rate the hello
+            announces (%), measured on the device's own clock.
     """
 
     kind: StreamKind
@@ -116,6 +123,11 @@ class SensorErrors:
     response_exponent: float = 1.0
     acc_noise_g: float | None = None
     gyr_noise_dps: float | None = None
+    dead_cells: tuple[int, ...] = ()
+    saturated_cells: tuple[int, ...] = ()
+    stuck_axis: int | None = None
+    reported_side: Side | None = None
+    rate_error_pct: float = 0.0
 
     def imu_model(self, rng: np.random.Generator, spec: DeviceSpec) -> ImuSensorModel:
         """The IMU sensor model with these errors (draws what is left at None from ``rng``)."""
@@ -193,6 +205,8 @@ class VirtualDevice:
     imu_model: ImuSensorModel | None = None
     start_s: float = 0.0
     """Host time (s) at which the device powers up and starts sampling."""
+    errors: SensorErrors | None = None
+    """Pathologies applied to the counts, the hello and the sample clock (None: none)."""
     _clock_offset_s: float = field(init=False)
     _boot: _Boot = field(init=False)
 
@@ -210,6 +224,8 @@ class VirtualDevice:
             )
         self._clock_offset_s = self.spec.clock_offset_s
         self._clock_history: list[tuple[float, float]] = [(-np.inf, self._clock_offset_s)]
+        self._reboots_s: list[float] = []
+        self._stuck_count: int | None = None
         self._boot = self._new_boot(self.start_s, float(self.device_time(self.start_s)))
 
     # --------------------------------------------------------------- clock
@@ -240,9 +256,15 @@ class VirtualDevice:
     @property
     def reboot_times_s(self) -> list[float]:
         """Host times (s) at which the device rebooted (its clock restarted)."""
-        return [start for start, _ in self._clock_history[1:]]
+        return list(self._reboots_s)
 
     # ---------------------------------------------------------------- boot
+    @property
+    def _sample_rate_hz(self) -> float:
+        """The rate samples are actually taken at (device clock, Hz)."""
+        error = 0.0 if self.errors is None else self.errors.rate_error_pct
+        return self.spec.rate_hz * (1.0 + 0.01 * error)
+
     def _new_boot(self, host_s: float, d0_s: float) -> _Boot:
         boot_id = int(self.rng.integers(1, 0xFFFF))
         return _Boot(
@@ -259,7 +281,21 @@ class VirtualDevice:
         restart_d = float(self.rng.uniform(0.0, 0.05))
         self._clock_offset_s = restart_d - host_s * self._rate_ratio
         self._clock_history.append((host_s, self._clock_offset_s))
+        self._reboots_s.append(host_s)
         self._boot = self._new_boot(host_s, restart_d)
+
+    def step_clock(self, host_s: float, step_s: float) -> None:
+        """Step the timestamp counter by ``step_s`` (s) at host time ``host_s``.
+
+        The sample timer runs on undisturbed: later samples are taken when they would have
+        been, but stamped ``step_s`` later (a firmware re-synchronising its clock).
+        """
+        self._clock_offset_s += step_s
+        self._clock_history.append((host_s, self._clock_offset_s))
+        b = self._boot
+        b.d0_s += step_s
+        b.next_hello_d_s += step_s
+        b.next_status_d_s += step_s
 
     def resume(self, host_s: float) -> None:
         """Skip to ``host_s`` without sending (the device was off the link); seq runs on.
@@ -269,7 +305,7 @@ class VirtualDevice:
         """
         b = self._boot
         d_now = float(self.device_time(host_s))
-        k_now = int(np.floor((d_now - b.d0_s) * self.spec.rate_hz))
+        k_now = int(np.floor((d_now - b.d0_s) * self._sample_rate_hz))
         spp = self.spec.samples_per_packet
         if k_now > b.next_sample:
             skipped_packets = (k_now - b.next_sample) // spp
@@ -286,6 +322,8 @@ class VirtualDevice:
 
     def hello(self) -> Hello:
         s = self.spec
+        if self.errors is not None and self.errors.reported_side is not None:
+            s = replace(s, side=self.errors.reported_side)
         if s.kind == StreamKind.IMU:
             return Hello(
                 StreamKind.IMU,
@@ -319,26 +357,37 @@ class VirtualDevice:
             assert self.insole_model is not None
             forces = cell_forces_n(self.plan, s.side, t_host_s, self.layout)
             measured = self.insole_model.apply(t_host_s, forces)
-            return np.clip(np.rint(measured / s.newtons_per_count), 0, 65535).astype(np.int32)
+            cells = np.clip(np.rint(measured / s.newtons_per_count), 0, 65535).astype(np.int32)
+            if self.errors is not None:
+                cells[:, list(self.errors.dead_cells)] = 0
+                cells[:, list(self.errors.saturated_cells)] = 65535
+            return cells
         assert self.imu_model is not None
         acc, gyr = imu_signals(self.plan, s.side, t_host_s, s.mount)
         acc, gyr = self.imu_model.apply(t_host_s, acc, gyr)
         counts = np.empty((t_host_s.shape[0], 6))
         counts[:, :3] = acc * (IMU_COUNTS_FULL_SCALE / s.accel_full_scale_g)
         counts[:, 3:] = gyr * (IMU_COUNTS_FULL_SCALE / s.gyro_full_scale_dps)
-        return np.clip(np.rint(counts), -32768, 32767).astype(np.int32)
+        out = np.clip(np.rint(counts), -32768, 32767).astype(np.int32)
+        if self.errors is not None and self.errors.stuck_axis is not None and out.shape[0]:
+            axis = self.errors.stuck_axis
+            if self._stuck_count is None:
+                self._stuck_count = int(out[0, axis])
+            out[:, axis] = self._stuck_count
+        return out
 
     def produce(self, until_host_s: float) -> list[OutPacket]:
         """Every packet that becomes ready up to true host time ``until_host_s``, in order."""
         s, b = self.spec, self._boot
         spp = s.samples_per_packet
         d_until = float(self.device_time(until_host_s))
-        k_end = int(np.floor((d_until - b.d0_s) * s.rate_hz)) + 1
+        rate_hz = self._sample_rate_hz
+        k_end = int(np.floor((d_until - b.d0_s) * rate_hz)) + 1
         n_packets = max(0, (k_end - b.next_sample) // spp)
         out: list[OutPacket] = []
         if n_packets:
             k = b.next_sample + np.arange(n_packets * spp)
-            d_samples = b.d0_s + k / s.rate_hz
+            d_samples = b.d0_s + k / rate_hz
             t_samples = self.host_time(d_samples)
             counts = self._counts(t_samples)
             for i in range(n_packets):

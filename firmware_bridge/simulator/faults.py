@@ -8,7 +8,11 @@ counts are exact and a decoder's counters can be checked against them:
 * ``duplicate``: the frame is sent twice in a row;
 * ``reorder``: the packet swaps places with the next one;
 * ``disconnect_every_s`` / ``disconnect_s``: the device drops off the link for that long
-  (with ``reset_on_reconnect`` it reboots, restarting its clock and sequence counter).
+  (with ``reset_on_reconnect`` it reboots, restarting its clock and sequence counter);
+* ``clock_jump_ms`` / ``clock_jump_every_s``: the device's timestamp counter steps by
+  ±``clock_jump_ms`` (sign drawn at random) about every ``clock_jump_every_s`` seconds,
+  as a firmware that re-synchronises its timer would; the sampling itself runs on, so only
+  the stamps move.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class FaultSpec:
     disconnect_every_s: float = 0.0
     disconnect_s: float = 2.0
     reset_on_reconnect: bool = False
+    clock_jump_ms: float = 0.0
+    clock_jump_every_s: float = 120.0
 
     def __post_init__(self) -> None:
         probs = (self.loss, self.corrupt, self.reorder, self.duplicate)
@@ -43,12 +49,23 @@ class FaultSpec:
             )
         if self.disconnect_every_s < 0 or self.disconnect_s < 0:
             raise ConfigurationError("disconnect times must not be negative")
+        if not (self.clock_jump_ms >= 0 and self.clock_jump_every_s > 0):
+            raise ConfigurationError(
+                "clock_jump must be a size in ms ≥ 0 and clock_jump_every a positive number "
+                f"of seconds, got clock_jump={self.clock_jump_ms}, "
+                f"clock_jump_every={self.clock_jump_every_s}"
+            )
 
     @classmethod
     def parse(cls, spec: str) -> FaultSpec:
         """Parse ``"loss=0.05,corrupt=0.001,disconnect_every=60"`` (empty string: no faults)."""
         names = {f.name for f in fields(cls)}
-        aliases = {"disconnect_every": "disconnect_every_s", "disconnect": "disconnect_s"}
+        aliases = {
+            "disconnect_every": "disconnect_every_s",
+            "disconnect": "disconnect_s",
+            "clock_jump": "clock_jump_ms",
+            "clock_jump_every": "clock_jump_every_s",
+        }
         values: dict[str, float | bool] = {}
         for item in filter(None, (part.strip() for part in spec.split(","))):
             key, sep, raw = item.partition("=")
@@ -57,7 +74,7 @@ class FaultSpec:
                 raise ConfigurationError(
                     f"cannot read fault '{item}': use name=value with names "
                     "loss, corrupt, reorder, duplicate, disconnect_every, disconnect, "
-                    "reset_on_reconnect"
+                    "reset_on_reconnect, clock_jump, clock_jump_every"
                 )
             try:
                 values[key] = (
@@ -88,6 +105,10 @@ class InjectedFaults:
     """(boot number, ordinal) of every packet dropped by ``loss``."""
     corrupted_seqs: list[tuple[int, int]] = field(default_factory=list)
     """(boot number, ordinal) of every packet sent with a flipped bit."""
+    outages_s: list[tuple[float, float]] = field(default_factory=list)
+    """(start, end) host times (s) of every disconnect."""
+    clock_jumps: list[tuple[float, float]] = field(default_factory=list)
+    """(host time s, step s) of every device timestamp step."""
 
     def missing_detectable(self) -> int:
         """Packets (lost or corrupted) a receiver can know are missing: those between two

@@ -110,6 +110,7 @@ class _Feed:
     offline_until_s: float | None = None
     needs_delimiter: bool = True
     boot: int = 0
+    next_jump_s: float = np.inf
 
 
 class SimulatedSession:
@@ -192,11 +193,14 @@ class SimulatedSession:
                 insole_model=insole_model,
                 imu_model=imu_model,
                 start_s=config.start_s,
+                errors=errors,
             )
             self.devices.append(device)
             first_outage = self._outage_after(config.start_s, rng)
             link = LinkModel(self.timing, rng, t0_s=config.start_s)
-            self._feeds.append(_Feed(device, InjectedFaults(), rng, link, first_outage))
+            feed = _Feed(device, InjectedFaults(), rng, link, first_outage)
+            feed.next_jump_s = self._jump_after(config.start_s, rng)
+            self._feeds.append(feed)
         self._now_s = config.start_s
 
     @functools.cached_property
@@ -230,6 +234,12 @@ class SimulatedSession:
             return np.inf
         return t_s + every * float(rng.uniform(0.8, 1.2))
 
+    def _jump_after(self, t_s: float, rng: np.random.Generator) -> float:
+        faults = self.config.faults
+        if faults.clock_jump_ms <= 0:
+            return np.inf
+        return t_s + faults.clock_jump_every_s * float(rng.uniform(0.8, 1.2))
+
     def advance(self, until_s: float) -> list[LinkDelivery]:
         """Run every device up to host time ``until_s``; return what each link delivered."""
         until_s = min(until_s, self.end_s)
@@ -250,7 +260,7 @@ class SimulatedSession:
                 feed.offline_until_s = None
                 self._reconnect(feed, t)
                 continue
-            segment_end = min(until_s, feed.next_outage_s)
+            segment_end = min(until_s, feed.next_outage_s, feed.next_jump_s)
             packets = feed.device.produce(segment_end)
             if packets:
                 wire = apply_faults(
@@ -267,9 +277,15 @@ class SimulatedSession:
                     arrivals.append(feed.link.arrivals(wire.ready_s))
                     payloads.extend(wire.frames)
             t = segment_end
+            if segment_end >= feed.next_jump_s:
+                step_s = faults.clock_jump_ms * 1e-3 * (1.0 if feed.rng.random() < 0.5 else -1.0)
+                feed.device.step_clock(segment_end, step_s)
+                feed.injected.clock_jumps.append((segment_end, step_s))
+                feed.next_jump_s = self._jump_after(segment_end, feed.rng)
             if segment_end >= feed.next_outage_s:
                 feed.offline_until_s = segment_end + faults.disconnect_s
                 feed.injected.disconnects += 1
+                feed.injected.outages_s.append((segment_end, feed.offline_until_s))
                 feed.next_outage_s = self._outage_after(feed.offline_until_s, feed.rng)
         merged = np.concatenate(arrivals) if arrivals else np.empty(0)
         return LinkDelivery(index, merged, payloads)
