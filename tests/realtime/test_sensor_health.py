@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import pytest
 
@@ -156,13 +155,12 @@ def test_an_issue_that_clears_is_reported_again_when_it_returns() -> None:
     assert [issue.kind for issue in seen] == [IssueKind.STUCK_AXIS] * 2
 
 
-def test_checking_a_block_is_cheap() -> None:
+def test_healthy_streams_raise_no_issue() -> None:
+    # The cost per block is a benchmark figure (about 21 µs), not a test.
     infos, blocks = streams()
     monitor = SensorHealthMonitor()
     for info in infos:
         monitor.add_stream(info)
-    start = time.perf_counter()
     for block in blocks:
-        monitor.update(block)
-    per_block_us = (time.perf_counter() - start) / len(blocks) * 1e6
-    assert per_block_us < 200.0
+        assert monitor.update(block) == []
+    assert monitor.issues_ == {}
