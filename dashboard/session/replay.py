@@ -315,6 +315,8 @@ class SessionPlayer:
         """Set while no seek is in progress."""
         self.settled.set()
         self.finished = threading.Event()
+        self.idle = threading.Event()
+        """Set while the thread stands still (paused or at the end)."""
         """Set when the records up to the end have all been fed and analysed."""
         self.error: str | None = None
         """A failure of the player thread (one line), None while all is well."""
@@ -379,9 +381,11 @@ class SessionPlayer:
             if self._next >= end:
                 if not self.finished.is_set():
                     self._finish(release=end >= len(index))
+                self.idle.set()
                 self._sleep(0.1)
                 continue
             if not self.clock.running:
+                self.idle.set()
                 self._sleep(0.05)
                 continue
             now = self.clock()
@@ -396,6 +400,13 @@ class SessionPlayer:
             self._feed_to(max(stop, self._next + 1))
             self._process()
             self.clock.hold_back(self._fed_s, MAX_LEAD_S)
+
+    def wait_idle(self, timeout_s: float = 2.0) -> bool:
+        """Wait until the thread has finished what it was feeding and stands still (paused
+        or at the end); False on timeout."""
+        self.idle.clear()
+        self.wake()
+        return self.idle.wait(timeout_s)
 
     def _sleep(self, real_s: float) -> None:
         if self._wake.wait(real_s):
@@ -624,10 +635,12 @@ class ReplayController:
         self._engine.player.start(seek_to=seek)
 
     def pause(self) -> None:
+        """Stand still; returns once the batch being fed is analysed, so the views do not
+        change any more while paused."""
         with self._intent.lock:
             self._intent.playing = False
             self.clock.pause()
-        self._engine.player.wake()
+        self._engine.player.wait_idle()
 
     def resume(self) -> None:
         """Play on; at the end, play again from the start."""

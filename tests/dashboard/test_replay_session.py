@@ -103,8 +103,7 @@ def test_pause_freezes_the_clock_and_the_numbers(session: Session) -> None:
     controller.start()
     try:
         _wait_for(lambda: controller.position_s > 4.0 and controller.processing.view().n_steps)
-        controller.pause()
-        time.sleep(0.2)  # a batch in flight finishes
+        controller.pause()  # returns once the batch in flight is analysed
         clock_s = controller.clock()
         view = controller.processing.view()
         numbers = gait_readouts(view, controller.clock(), target_spm=None, bands=Bands())
