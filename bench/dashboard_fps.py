@@ -4,9 +4,10 @@ The simulator runs in a child process on pseudo-terminals at 1×; this process r
 four ports, analyses them and shows the full dashboard at 1920×1080 (offscreen when there
 is no display). DESIGN.md's definitions:
 
-* fps = completed paints of the traces' viewport, the panel with new data every frame, all
-  panels visible; target ≥ 30. The pressure maps repaint only when a cell's colour or the
-  trail changes and the trends when steps arrive: their paint rates are reported apart;
+* fps = completed frames: redraws after which the traces' viewport (the panel with new data
+  every frame) finished a paint, all panels visible; target ≥ 30. The pressure maps repaint
+  only when a cell's colour or the trail changes and the trends when steps arrive: their
+  paint rates are reported apart;
 * acquisition stall = gap between successive serial reads minus the expected interval
   (the median gap); target p99.9 ≤ 20 ms, max ≤ 100 ms while drawing.
 

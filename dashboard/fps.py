@@ -1,8 +1,10 @@
 """Frame counting: completed paints of the plot viewports.
 
 DESIGN.md defines the dashboard's fps as completed paints of the plot viewports with all
-panels visible. ``PaintCounter`` watches paint events on each viewport and reports the
-rate of the slowest one.
+panels visible. ``PaintCounter`` watches paint events on each viewport. Qt may split one
+frame's repaint into several paint events or merge two frames' updates into one, so the
+frame rate counts frames: refreshes (:meth:`PaintCounter.frame`, called once per redraw)
+after which every watched viewport completed at least one paint.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class PaintCounter(QtCore.QObject):
             viewport.installEventFilter(self)
         self._since_s = clock()
         self._since_counts = list(self.counts)
+        self.frames = 0
+        self._since_frames = 0
+        self._frame_counts = list(self.counts)
+
+    def frame(self) -> None:
+        """A redraw was requested: count the previous one if every viewport painted it."""
+        if all(c > c0 for c, c0 in zip(self.counts, self._frame_counts, strict=True)):
+            self.frames += 1
+        self._frame_counts = list(self.counts)
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
         if event.type() == QtCore.QEvent.Type.Paint:
@@ -48,6 +59,7 @@ class PaintCounter(QtCore.QObject):
         """Start a new measurement interval now."""
         self._since_s = self._clock()
         self._since_counts = list(self.counts)
+        self._since_frames = self.frames
 
     def rates_hz(self) -> list[float]:
         """Paints per second of each viewport since the last :meth:`reset`."""
@@ -57,6 +69,7 @@ class PaintCounter(QtCore.QObject):
         return [(c - c0) / elapsed for c, c0 in zip(self.counts, self._since_counts, strict=True)]
 
     def fps(self) -> float:
-        """The slowest viewport's paints per second since the last :meth:`reset`."""
-        rates = self.rates_hz()
-        return min(rates) if rates else 0.0
+        """Completed frames per second since the last :meth:`reset`: redraws after which
+        every watched viewport painted."""
+        elapsed = self._clock() - self._since_s
+        return (self.frames - self._since_frames) / elapsed if elapsed > 0.0 else 0.0

@@ -10,6 +10,7 @@ pressure maps, beat light) update every frame; numbers at 10 Hz; trends and tabl
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -124,11 +125,12 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.setStyleSheet(STYLESHEET)
         self._build()
         self._connect_controls()
-        # fps counts the traces, the panel with new data every frame. The pressure maps
-        # repaint only when a cell's colour or the trail changes (the foot in swing is
-        # still), the trends when steps arrive: both are counted apart.
+        # fps counts frames the traces painted (the panel with new data every frame). The
+        # pressure maps repaint only when a cell's colour or the trail changes (a foot in
+        # swing is still), the trends when steps arrive: their paints are counted apart.
         self.paint_counter = PaintCounter([self.traces.viewport()])
         self.other_paints = PaintCounter([self.maps.viewport(), self.trends.viewport()])
+        self._status_mark = (0, time.monotonic())
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.refresh)
@@ -357,6 +359,7 @@ class DashboardWindow(QtWidgets.QMainWindow):
         """One frame: pull snapshots and redraw what changed (``everything``: also the
         parts refreshed at lower rates, e.g. before a screenshot)."""
         self.frames += 1
+        self.paint_counter.frame()
         now = self.acquisition.clock()
         view = self.processing.view()
         beats: tuple[float, ...] = ()
@@ -419,8 +422,11 @@ class DashboardWindow(QtWidgets.QMainWindow):
         overrun = self.processing.view().overrun_samples
         if overrun:
             parts.append(f"analysis missed {overrun} samples")
-        parts.append(f"{self.paint_counter.fps():.0f} fps")
-        self.paint_counter.reset()
+        frames, t_s = self.paint_counter.frames, time.monotonic()
+        last_frames, last_t_s = self._status_mark
+        if t_s > last_t_s:
+            parts.append(f"{(frames - last_frames) / (t_s - last_t_s):.0f} fps")
+        self._status_mark = (frames, t_s)
         self.status.setText("   ·   ".join(parts))
 
     def screenshot(self, path: str) -> bool:
