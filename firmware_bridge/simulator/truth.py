@@ -180,7 +180,7 @@ def read_truth_csv(path: str | Path) -> TrueEvents:
                 sides.append(by_name[row["side"].strip()])
                 ics.append(float(row["ic_s"]))
                 tos.append(float(row["to_s"]))
-            except (KeyError, ValueError, AttributeError) as exc:
+            except (KeyError, ValueError, AttributeError, TypeError) as exc:
                 raise ConfigurationError(
                     f"{path} line {line} is not a valid truth row: {row!r}."
                 ) from exc
