@@ -28,9 +28,10 @@ class LiveRun:
     wall_s: float
 
 
-def run_live(duration_s: float, workdir: Path, *, seed: int = 4242) -> LiveRun:
-    """Serve the simulated devices from a child process; read and analyse them here."""
-    truth_path = workdir / "truth.csv"
+def spawn_simulator(
+    duration_s: float, truth_path: Path, *, seed: int = 4242
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """``gaitcue simulate --pty`` in a child process; returns it and its four port paths."""
     child = subprocess.Popen(
         [
             sys.executable,
@@ -46,12 +47,17 @@ def run_live(duration_s: float, workdir: Path, *, seed: int = 4242) -> LiveRun:
             str(truth_path),
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         cwd=_ROOT,
     )
     assert child.stdout is not None
-    paths = [child.stdout.readline().split("\t")[0] for _ in range(4)]
+    return child, [child.stdout.readline().split("\t")[0] for _ in range(4)]
+
+
+def run_live(duration_s: float, workdir: Path, *, seed: int = 4242) -> LiveRun:
+    """Serve the simulated devices from a child process; read and analyse them here."""
+    child, paths = spawn_simulator(duration_s, workdir / "truth.csv", seed=seed)
     acquisition = Acquisition()
     for path in paths:
         acquisition.add_serial(path)
@@ -64,4 +70,4 @@ def run_live(duration_s: float, workdir: Path, *, seed: int = 4242) -> LiveRun:
     time.sleep(0.3)
     processing.stop()
     acquisition.stop()
-    return LiveRun(acquisition, processing, read_truth_csv(truth_path), cpu, wall)
+    return LiveRun(acquisition, processing, read_truth_csv(workdir / "truth.csv"), cpu, wall)

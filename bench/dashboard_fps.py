@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,38 +29,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _live import spawn_simulator
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from dashboard.acquisition import Acquisition  # noqa: E402
-from dashboard.app import has_display  # noqa: E402
-from dashboard.live_session import LiveSession  # noqa: E402
-from realtime.pipeline import GaitPipeline  # noqa: E402
-from realtime.processing import ProcessingThread  # noqa: E402
-
-
-def _spawn_simulator(duration_s: float, workdir: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dashboard.cli",
-            "simulate",
-            "--pty",
-            "--duration",
-            str(duration_s),
-            "--truth",
-            str(workdir / "truth.csv"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=_ROOT,
-    )
-    assert child.stdout is not None
-    return child, [child.stdout.readline().split("\t")[0] for _ in range(4)]
+from dashboard.acquisition import Acquisition
+from dashboard.app import has_display
+from dashboard.live_session import LiveSession
+from realtime.pipeline import GaitPipeline
+from realtime.processing import ProcessingThread
 
 
 def measure(duration_s: float, warmup_s: float) -> dict[str, object]:
@@ -73,7 +47,7 @@ def measure(duration_s: float, warmup_s: float) -> dict[str, object]:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
-        child, paths = _spawn_simulator(duration_s + warmup_s + 5.0, Path(tmp))
+        child, paths = spawn_simulator(duration_s + warmup_s + 5.0, Path(tmp) / "truth.csv")
         acquisition = Acquisition()
         for path in paths:
             acquisition.add_serial(path)

@@ -126,17 +126,18 @@ def run_terminal_view(
         rows = acquisition.device_rows()
         readings = {r.stream_id: latest_reading(acquisition.buffers, r.stream_id) for r in rows}
         text = render_rows(rows, readings, title=title())
-        if processing is not None and session is not None:
-            session.ingest(processing.view())
-        if processing is not None:
-            for issue in processing.view().sensor_issues:
+        view = processing.view() if processing is not None else None
+        if view is not None:
+            if session is not None:
+                session.ingest(view)
+            for issue in view.sensor_issues:
                 text += f"\n⚠ {issue.stream_id}: {issue.message}"
         problem = status() if status is not None else None
         if problem:
             text += f"\n\nrecording stopped: {problem}"
-        if processing is not None:
+        if view is not None:
             text += "\n\n" + render_gait(
-                processing.view(), acquisition.clock(), target_spm=target_spm, colour=interactive
+                view, acquisition.clock(), target_spm=target_spm, colour=interactive
             )
         if interactive:
             if drawn_lines:

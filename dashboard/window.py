@@ -31,7 +31,7 @@ from dashboard.widgets.traces import TracePanel
 from dashboard.widgets.trends import BaselineTable, TrendPanel
 from firmware_bridge.errors import GaitcueError
 from firmware_bridge.samples import Side
-from realtime.processing import ProcessingThread
+from realtime.processing import AnalysisView, ProcessingThread
 
 BEAT_FLASH_S = 0.12
 """How long the beat light stays lit after a beat (s)."""
@@ -373,17 +373,16 @@ class DashboardWindow(QtWidgets.QMainWindow):
         self.maps.update_from(buffers)
         self._update_beat_light(now)
         if everything or self.frames % 4 == 1:
-            self._update_numbers(now)
+            self._update_numbers(view, now)
         if everything or self.frames % 10 == 1:
             self.trends.update_from(self.session)
             self.baseline_table.update_from(self.session)
             issues = {i.stream_id: i.kind.value for i in view.sensor_issues}
             self.device_table.update_rows(self.acquisition.device_rows(), issues)
-            self._update_status(now)
+            self._update_status(view, now)
             self._update_recording()
 
-    def _update_numbers(self, now_s: float) -> None:
-        view = self.processing.view()
+    def _update_numbers(self, view: AnalysisView, now_s: float) -> None:
         r = gait_readouts(
             view,
             now_s,
@@ -409,17 +408,17 @@ class DashboardWindow(QtWidgets.QMainWindow):
             light.setProperty("lit", lit)
             light.setStyleSheet(f"color: {colour}; font-size: 22px;")
 
-    def _update_status(self, now_s: float) -> None:
+    def _update_status(self, view: AnalysisView, now_s: float) -> None:
         s = self.session
         progress = s.baseline_progress(now_s)
         self.controls.baseline_progress.setValue(round(100 * progress))
         adherence = s.adherence()
-        parts = [f"steps {self.processing.view().n_steps}"]
+        parts = [f"steps {view.n_steps}"]
         if adherence is not None and adherence.n_steps:
             parts.append(f"in band {adherence.time_in_band_pct:.0f} %")
             if math.isfinite(adherence.asynchrony_ms_mean):
                 parts.append(f"step–beat {adherence.asynchrony_ms_mean:+.0f} ms")
-        overrun = self.processing.view().overrun_samples
+        overrun = view.overrun_samples
         if overrun:
             parts.append(f"analysis missed {overrun} samples")
         frames, t_s = self.paint_counter.frames, time.monotonic()

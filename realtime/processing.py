@@ -174,7 +174,6 @@ class ProcessingThread:
         self.cpu_s = 0.0
         """CPU time (s) the thread has used."""
         self.health = SensorHealthMonitor()
-        self._issues: tuple[SensorIssue, ...] = ()
         self._view = AnalysisView(pipeline.metrics.snapshot(), (), 0, {}, 0, 0.0)
 
     def view(self) -> AnalysisView:
@@ -231,13 +230,9 @@ class ProcessingThread:
             blocks = [block for blocks in per_stream for block in blocks]
         update = self.pipeline.update
         check = self.health.update
-        issues_changed = False
         for block in blocks:
             new_steps.extend(update(block))
-            if check(block):
-                issues_changed = True
-        if issues_changed or len(self.health.issues_) != len(self._view.sensor_issues):
-            self._issues = tuple(self.health.issues_.values())
+            check(block)
         if new_steps or processed:
             view = self._view
             if new_steps:
@@ -256,7 +251,7 @@ class ProcessingThread:
                 last_step_s=last_step_s,
                 overrun_samples=self._overrun,
                 updated_s=self.pipeline.clock(),
-                sensor_issues=self._issues,
+                sensor_issues=tuple(self.health.issues_.values()),
             )
         return processed
 

@@ -11,19 +11,30 @@ from pytestqt.qtbot import QtBot
 
 from dashboard.live_session import EventKind, LiveSession
 from dashboard.readouts import NO_VALUE, Level
+from dashboard.recording import RecordingControl
 from dashboard.widgets.number_tile import NumberTile
 from dashboard.widgets.theme import LEVEL_COLOUR
-from dashboard.window import DashboardConfig, DashboardWindow
+from dashboard.window import DashboardConfig, DashboardWindow, MetronomeControl
 from firmware_bridge.samples import Side
 from tests.dashboard.replaying import Replay
 
 
-def _window(qtbot: QtBot, replay: Replay, **config: object) -> DashboardWindow:
-    session = LiveSession(clock=replay.clock, baseline_s=5.0)
+def _window(
+    qtbot: QtBot,
+    replay: Replay,
+    *,
+    session: LiveSession | None = None,
+    metronome: MetronomeControl | None = None,
+    recording: RecordingControl | None = None,
+    **config: object,
+) -> DashboardWindow:
+    session = session or LiveSession(clock=replay.clock, baseline_s=5.0)
     window = DashboardWindow(
         replay.acquisition,
         replay.processing,
         session,
+        metronome=metronome,
+        recording=recording,
         config=DashboardConfig(**config),  # type: ignore[arg-type]
     )
     window.timer.stop()  # the test drives the frames
@@ -184,20 +195,7 @@ def test_controls_drive_the_metronome(qtbot: QtBot, replay: Replay) -> None:
     from dashboard.metronome_control import LiveMetronome
 
     metronome = LiveMetronome(clock=replay.clock, target_spm=170.0)
-    session = LiveSession(clock=replay.clock)
-    window = DashboardWindow(
-        replay.acquisition,
-        replay.processing,
-        session,
-        metronome=metronome,
-        config=DashboardConfig(target_spm=170.0),
-    )
-    window.timer.stop()
-    qtbot.addWidget(window)
-    with qtbot.waitExposed(window):
-        window.show()
-    with qtbot.waitActive(window):
-        window.activateWindow()
+    window = _window(qtbot, replay, metronome=metronome, target_spm=170.0)
     try:
         _run(window, replay, 4.0)
         assert not metronome.enabled
@@ -237,26 +235,13 @@ def test_controls_drive_the_metronome(qtbot: QtBot, replay: Replay) -> None:
 def test_record_button_writes_a_session_that_opens(
     qtbot: QtBot, replay: Replay, tmp_path: Path
 ) -> None:
-    from dashboard.recording import RecordingControl
     from dashboard.session.reader import load_session
 
     session = LiveSession(clock=replay.clock)
     control = RecordingControl(
         replay.acquisition, session, clock=replay.clock, folder=tmp_path, source="simulated"
     )
-    window = DashboardWindow(
-        replay.acquisition,
-        replay.processing,
-        session,
-        recording=control,
-        config=DashboardConfig(target_spm=170.0),
-    )
-    window.timer.stop()
-    qtbot.addWidget(window)
-    with qtbot.waitExposed(window):
-        window.show()
-    with qtbot.waitActive(window):
-        window.activateWindow()
+    window = _window(qtbot, replay, session=session, recording=control, target_spm=170.0)
     _run(window, replay, 3.0)
     qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
     assert control.recording
