@@ -68,6 +68,6 @@ def run_live(duration_s: float, workdir: Path, *, seed: int = 4242) -> LiveRun:
     child.wait(timeout=duration_s + 60)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     time.sleep(0.3)
-    processing.stop()
     acquisition.stop()
+    processing.stop()  # drains the buffers, releases the last steps
     return LiveRun(acquisition, processing, read_truth_csv(workdir / "truth.csv"), cpu, wall)

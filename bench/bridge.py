@@ -1,8 +1,9 @@
 """Serial bridge figures: fault accounting, clock mapping accuracy, decode speed, and the
 real-time path over pseudo-terminals (read stalls, arrival latency).
 
-Run from the repository root: ``python bench/bridge.py`` (about a minute). Prints one JSON
-object. Latency and stall figures are valid only on an otherwise idle machine.
+Run from the repository root: ``python bench/bridge.py`` (about a minute), or
+``python bench/bridge.py --decode-only`` for the decoder's cost per packet alone. Prints one
+JSON object. Latency, stall and cost figures are valid only on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from dashboard.acquisition import Acquisition  # noqa: E402
+from firmware_bridge.decoder import LinkDecoder  # noqa: E402
 from firmware_bridge.hostclock import ScaledClock  # noqa: E402
+from firmware_bridge.samples import SampleBlock  # noqa: E402
 from firmware_bridge.simulator.faults import FaultSpec  # noqa: E402
 from firmware_bridge.simulator.offline import decode_session  # noqa: E402
 from firmware_bridge.simulator.pty_host import PtyDeviceHost  # noqa: E402
@@ -66,6 +69,73 @@ def fault_accounting(duration_s: float = 120.0) -> dict[str, object]:
         "simulated_s": duration_s,
         "links": links,
         "simulate_and_decode_packets_per_s": round(packets / elapsed),
+    }
+
+
+def _recorded_reads(
+    duration_s: float, seed: int
+) -> tuple[SimulatedSession, list[list[tuple[float, bytes]]]]:
+    """Every device link's reads (arrival s, bytes) of a clean simulated session, one
+    frame per read as a serial read at 1× mostly holds."""
+    session = SimulatedSession(SimulationConfig(duration_s=duration_s, seed=seed))
+    reads: list[list[tuple[float, bytes]]] = [[] for _ in session.devices]
+    t = session.now_s
+    while t < session.end_s:
+        t = min(t + 1.0, session.end_s)
+        for delivery in session.advance(t):
+            reads[delivery.device_index].extend(
+                zip(delivery.arrival_s.tolist(), delivery.payloads, strict=True)
+            )
+    return session, reads
+
+
+def _decode_seconds(reads: list[tuple[float, bytes]], floor_s: float) -> tuple[float, int]:
+    """CPU seconds to feed ``reads`` through a fresh ``LinkDecoder`` (polled after each
+    read, as the serial hub does), and the packets it accepted."""
+    blocks = 0
+
+    def sink(block: SampleBlock) -> None:
+        nonlocal blocks
+        blocks += 1
+
+    decoder = LinkDecoder(sink=sink, latency_floor_s=floor_s)
+    t0 = time.process_time()
+    for arrival, payload in reads:
+        decoder.feed(payload, arrival)
+        decoder.poll(arrival)
+    elapsed = time.process_time() - t0
+    return elapsed, decoder.stats().packets
+
+
+def decode_cost(duration_s: float = 60.0, repeats: int = 3) -> dict[str, object]:
+    """µs of CPU per in-order packet (deframe, CRC, decode, sequence, clock map, units,
+    block) per device kind, on a clean link; the best of ``repeats`` passes."""
+    session, reads = _recorded_reads(duration_s, seed=404)
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    shapes: dict[str, str] = {}
+    for index, device in enumerate(session.devices):
+        kind = device.spec.kind.name.lower()
+        best = min(_decode_seconds(reads[index], session.latency_floor_s) for _ in range(repeats))
+        seconds, packets = best
+        per_kind[kind].append(seconds / packets * 1e6)
+        rate = device.spec.rate_hz
+        spp = max(1, round(rate * 0.01))
+        channels = 6 if kind == "imu" else device.spec.n_cells
+        shapes[kind] = f"{rate} Hz, {spp} samples x {channels} channels per packet"
+    packets_per_s = sum(len(r) for r in reads) / duration_s
+    us = {kind: round(float(np.mean(v)), 2) for kind, v in per_kind.items()}
+    cpu_pct = (
+        sum(
+            us[device.spec.kind.name.lower()] * len(reads[i]) / duration_s
+            for i, device in enumerate(session.devices)
+        )
+        * 1e-4
+    )
+    return {
+        "us_per_packet": us,
+        "packets": shapes,
+        "packets_per_s_all_devices": round(packets_per_s, 1),
+        "decode_cpu_pct_of_one_core": round(cpu_pct, 2),
     }
 
 
@@ -131,6 +201,9 @@ def realtime_pty(duration_s: float = 20.0) -> dict[str, float]:
 
 
 def main() -> None:
+    if "--decode-only" in sys.argv[1:]:
+        print(json.dumps({"bench": "bridge", "decode": decode_cost()}))
+        return
     figures = {
         "bench": "bridge",
         "fault_accounting": fault_accounting(),
@@ -138,6 +211,7 @@ def main() -> None:
             "serial_10min": clock_mapping("serial", 600.0, reset=False),
             "serial_10min_with_resets": clock_mapping("serial", 600.0, reset=True),
         },
+        "decode": decode_cost(),
         "realtime_pty": realtime_pty(),
     }
     print(json.dumps(figures))

@@ -94,8 +94,8 @@ def measure(duration_s: float, warmup_s: float) -> dict[str, object]:
         threading.Thread(target=child.wait, daemon=True).start()
         app.exec()
         other = window.other_paints.rates_hz()
-        processing.stop()
         acquisition.stop()
+        processing.stop()  # drains the buffers, releases the last steps
         child.terminate()
         child.wait(timeout=10)
         all_gaps = np.asarray(acquisition.read_timing().gaps_s)

@@ -288,8 +288,8 @@ def run_soak(
             if child.poll() is not None:
                 raise RuntimeError("the simulator process ended unexpectedly")
         time.sleep(0.5)
-        processing.stop()
         acquisition.stop()
+        processing.stop()  # drains the buffers, releases the last steps
         live.ingest(processing.view())
         memory.append((clock(), process.memory_info().rss, process.num_fds()))
         wall_s = time.perf_counter() - wall0
@@ -340,6 +340,7 @@ def run_soak(
                 "reordered_pct": _pct(stats.reordered, expected),
                 "late": stats.late,
                 "resets": stats.resets,
+                "clock_steps": stats.extra.get("clock_steps", 0),
             }
         faults_out.append(row)
         stats_rec = recorded.get(dev["device_id"], (None, 0))[0]

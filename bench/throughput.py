@@ -49,6 +49,7 @@ def live_share(duration_s: float) -> dict[str, float]:
         "cpu_s": round(run.cpu_s, 2),
         "cpu_pct_of_one_core": round(100 * run.cpu_s / run.wall_s, 1),
         "processing_thread_cpu_s": round(run.processing.cpu_s, 2),
+        "processing_passes_per_s": round(run.processing.passes / run.wall_s),
         "steps": run.processing.view().n_steps,
     }
 

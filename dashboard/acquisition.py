@@ -46,6 +46,7 @@ class DeviceRow:
         drift_ppm: device clock drift against the host (ppm).
         latency_ms: mean arrival delay after the last sample of a packet (ms).
         battery_pct: last reported charge, None when unknown.
+        clock_steps: device clock steps found and corrected (re-anchored) on this stream.
     """
 
     port: str
@@ -64,6 +65,7 @@ class DeviceRow:
     drift_ppm: float
     latency_ms: float
     battery_pct: int | None
+    clock_steps: int = 0
 
 
 class Transport(Protocol):
@@ -231,6 +233,7 @@ class Acquisition:
                             if status.battery_pct is not None
                             else getattr(reader, "battery_pct", None)
                         ),
+                        clock_steps=status.clock_steps,
                     )
                 )
         return rows

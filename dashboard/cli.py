@@ -41,7 +41,12 @@ from firmware_bridge.samples import Mount, Side, StreamKind
 from firmware_bridge.simulator.faults import FaultSpec
 from firmware_bridge.simulator.gait import FootStrike, RunnerConfig
 from firmware_bridge.simulator.offline import decode_session
-from firmware_bridge.simulator.pty_host import PtyDeviceHost
+from firmware_bridge.simulator.pty_host import (
+    PtyDeviceHost,
+    PtyHostProcess,
+    SimulatorHost,
+    clock_of_parent,
+)
 from firmware_bridge.simulator.session import SimulatedSession, SimulationConfig
 from firmware_bridge.simulator.truth import write_truth_csv
 from realtime.offline import analyze_blocks, interleave, write_steps_csv, write_summary_json
@@ -149,8 +154,20 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _start_simulator(args: argparse.Namespace, clock: ScaledClock) -> PtyDeviceHost:
+CHILD_SIMULATOR_ABOVE_SPEED = 3.0
+"""``live --simulate`` / ``demo`` faster than this run the simulated devices in a child
+process (``gaitcue simulate --pty``) on their own core, instead of competing with the live
+pipeline for this interpreter."""
+
+
+def _start_simulator(args: argparse.Namespace, clock: ScaledClock) -> SimulatorHost:
+    """The simulated devices on pseudo-terminals: in a child process for a live view faster
+    than ``CHILD_SIMULATOR_ABOVE_SPEED``, else in this one (on the parent's clock when this is
+    such a child)."""
     _check_output_path(args.truth)
+    if getattr(args, "simulated", False) and clock.speed > CHILD_SIMULATOR_ABOVE_SPEED:
+        return PtyHostProcess.spawn(lambda truth: _child_simulator_argv(args, truth), clock)
+    clock = clock_of_parent(clock)
     # The step plan is drawn before streaming starts (about 0.2 s per simulated hour):
     # start the devices after that, so that the first packets are not a burst.
     hours = (args.duration if args.duration is not None else DEFAULT_SIMULATION_S) / 3600.0
@@ -161,14 +178,56 @@ def _start_simulator(args: argparse.Namespace, clock: ScaledClock) -> PtyDeviceH
     return host
 
 
-def _finish_simulator(host: PtyDeviceHost, truth_path: Path | None, clock: ScaledClock) -> None:
+def _child_simulator_argv(args: argparse.Namespace, truth_path: Path) -> list[str]:
+    """``gaitcue simulate --pty`` with the simulated runner's options of ``args``, writing
+    the truth to ``truth_path``."""
+    argv = [sys.executable, "-m", "dashboard.cli", "simulate", "--pty"]
+    options = {
+        "--speed": args.speed,
+        "--seed": args.seed,
+        "--cadence": args.cadence,
+        "--gct": args.gct,
+        "--gct-asymmetry": args.gct_asymmetry,
+        "--strike": args.strike,
+        "--insole-rate": args.insole_rate,
+        "--cells": args.cells,
+        "--imu-rate": args.imu_rate,
+        "--imu-mount": args.imu_mount,
+        "--faults": args.faults,
+        "--truth": truth_path,
+    }
+    if args.duration is not None:
+        options["--duration"] = args.duration
+    for name, value in options.items():
+        argv += [name, repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
+def _finish_simulator(host: SimulatorHost, truth_path: Path | None, clock: ScaledClock) -> None:
+    """Stop the simulated devices and write their truth to ``truth_path`` (if given)."""
     host.stop()
-    if truth_path is not None:
-        try:
-            write_truth_csv(host.session.truth_until(clock()), truth_path)
-        except OSError as exc:
-            raise ConfigurationError(f"cannot write {truth_path}: {exc.strerror or exc}") from None
-        print(f"truth written to {truth_path}", file=sys.stderr)
+    try:
+        if truth_path is not None:
+            try:
+                _write_truth(host, truth_path)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot write {truth_path}: {exc.strerror or exc}"
+                ) from None
+            print(f"truth written to {truth_path}", file=sys.stderr)
+    finally:
+        if isinstance(host, PtyHostProcess):
+            host.cleanup()
+
+
+def _write_truth(host: SimulatorHost, truth_path: Path) -> None:
+    """The true events until now: the child's file, or drawn from the in-process session."""
+    if isinstance(host, PtyHostProcess):
+        if not host.truth_path.is_file():
+            raise ConfigurationError("the simulator process ended without writing the truth")
+        truth_path.write_bytes(host.truth_path.read_bytes())
+    elif isinstance(host, PtyDeviceHost):
+        write_truth_csv(host.session.truth_until(host.clock()), truth_path)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -372,8 +431,8 @@ def _run_live(
     finally:
         if outlets is not None:
             outlets.stop()
-        processing.stop()
         acquisition.stop()
+        processing.stop()  # drains the buffers, releases the last steps
         if recording.writer is not None:
             session.ingest(processing.view())
             error = recording.error

@@ -5,6 +5,10 @@ baseline), the baseline capture, the treadmill settings and the PT's markers as 
 events, the session trends (cadence and contact-time balance per step), and the cadence
 adherence. The dashboard calls :meth:`LiveSession.ingest` with each analysis snapshot and
 reads the results; tests drive it without Qt.
+
+Memory stays bounded over a session of hours: the trends are :class:`TrendSeries` of at most
+``TREND_POINTS`` points (decimated as the session grows) and the adherence keeps a few
+minutes of steps (older ones in running totals); every step goes to the recorder, not here.
 """
 
 from __future__ import annotations
@@ -90,30 +94,88 @@ class SessionRecorder(Protocol):
     ) -> None: ...
 
 
-class _Series:
-    """A growable pair of float64 columns, amortised O(1) appends, views without copies."""
+TREND_POINTS = 2048
+"""Most points a session trend keeps, whatever the session's length: about one point per
+0.1–7 s of a 4-hour session."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+
+class TrendSeries:
+    """A session trend in bounded memory: time (s) and value pairs in one preallocated
+    ``(capacity, 2)`` float64 array.
+
+    Each stored point is the mean of ``stride`` consecutive appended points (time and the
+    finite values; NaN when none is finite). When the array fills, neighbouring pairs are
+    merged and ``stride`` doubles, so a session of any length keeps between ``capacity / 2``
+    and ``capacity`` points, evenly decimated.
+
+    Args:
+        capacity: most points kept, an even number ≥ 2.
+    """
+
+    def __init__(self, capacity: int = TREND_POINTS) -> None:
+        if not (isinstance(capacity, int) and capacity >= 2 and capacity % 2 == 0):
+            raise ConfigurationError(
+                f"a trend's capacity must be an even number of at least 2, got {capacity!r}"
+            )
         self._data = np.full((capacity, 2), np.nan)
         self._n = 0
+        self.stride = 1
+        """Appended points per stored point."""
+        self.revision = 0
+        """Points appended so far (views redraw when it changes)."""
+        self._pending_n = 0
+        self._pending_t = 0.0
+        self._pending_sum = 0.0
+        self._pending_finite = 0
 
     def append(self, t_s: float, value: float) -> None:
+        """Add one point: host time (s) and value (NaN when unknown)."""
+        self.revision += 1
+        self._pending_n += 1
+        self._pending_t += t_s
+        if math.isfinite(value):
+            self._pending_sum += value
+            self._pending_finite += 1
+        if self._pending_n < self.stride:
+            return
         if self._n == len(self._data):
-            grown = np.full((2 * len(self._data), 2), np.nan)
-            grown[: self._n] = self._data
-            self._data = grown
-        self._data[self._n] = (t_s, value)
+            self._halve()
+            if self._pending_n < self.stride:
+                return  # the pending point now gathers the doubled stride
+        mean = self._pending_sum / self._pending_finite if self._pending_finite else math.nan
+        self._data[self._n] = (self._pending_t / self._pending_n, mean)
         self._n += 1
+        self._pending_n, self._pending_t, self._pending_sum, self._pending_finite = 0, 0.0, 0.0, 0
+
+    def _halve(self) -> None:
+        """Merge neighbouring pairs of the full array (NaN-aware means); double the stride."""
+        pairs = self._data.reshape(-1, 2, 2)
+        finite = np.isfinite(pairs[:, :, 1])
+        counts = finite.sum(axis=1)
+        sums = np.where(finite, pairs[:, :, 1], 0.0).sum(axis=1)
+        half = len(pairs)
+        self._data[:half, 0] = pairs[:, :, 0].mean(axis=1)
+        self._data[:half, 1] = np.divide(sums, counts, out=np.full(half, np.nan), where=counts > 0)
+        self._data[half:] = np.nan
+        self._n = half
+        self.stride *= 2
 
     def __len__(self) -> int:
         return self._n
 
     @property
+    def capacity(self) -> int:
+        """Most points kept."""
+        return len(self._data)
+
+    @property
     def t_s(self) -> npt.NDArray[np.float64]:
+        """Times of the stored points (host s), shape ``(len,)``; a view, no copy."""
         return self._data[: self._n, 0]
 
     @property
     def values(self) -> npt.NDArray[np.float64]:
+        """Values of the stored points, shape ``(len,)``; a view, no copy."""
         return self._data[: self._n, 1]
 
 
@@ -125,6 +187,17 @@ def rolling_cadence_spm(steps: tuple[Step, ...], n: int = CADENCE_WINDOW_STEPS) 
         return math.nan
     mean = sum(times) / len(times)
     return 60_000.0 / mean if mean > 0.0 else math.nan
+
+
+def _steps_after(recent: tuple[Step, ...], last_seen: Step | None) -> list[Step]:
+    """The steps of ``recent`` (oldest first) after ``last_seen`` (the same object); all of
+    them when it is no longer among them (more steps than the view keeps arrived since: the
+    oldest of those are missed) or None."""
+    if last_seen is not None:
+        for i in range(len(recent) - 1, -1, -1):
+            if recent[i] is last_seen:
+                return list(recent[i + 1 :])
+    return list(recent)
 
 
 class LiveSession:
@@ -151,14 +224,14 @@ class LiveSession:
         self.band_spm = band_spm
         self.baseline_s = baseline_s
         self.events: list[TimedEvent] = []
-        self.cadence_trend = _Series()
-        self.balance_trend = _Series()
+        self.cadence_trend = TrendSeries()
+        self.balance_trend = TrendSeries()
         self.rolling_cadence_spm = math.nan
         self._target_spm: float | None = None
         self._target_percent: float | None = None
         self._baseline: Baseline | None = None
         self._adherence: CadenceAdherence | None = None
-        self._seen_steps = 0
+        self._last_seen: Step | None = None
         self._speed_kmh: float | None = None
         self._incline_pct = 0.0
         self._latest_metrics = GaitMetrics()
@@ -297,13 +370,9 @@ class LiveSession:
             if key not in self._issues_logged:
                 self._issues_logged.add(key)
                 self.log(EventKind.SENSOR, f"{issue.stream_id}: {issue.message}")
-        n_new = view.n_steps - self._seen_steps
-        self._seen_steps = view.n_steps
-        new = list(view.recent_steps[-n_new:]) if n_new > 0 else []
-        if n_new > len(view.recent_steps):
-            # More steps than the view keeps arrived between two calls: the trend misses
-            # the oldest of them, the baseline and adherence use what is left.
-            new = list(view.recent_steps)
+        new = _steps_after(view.recent_steps, self._last_seen)
+        if new:
+            self._last_seen = new[-1]
         self.rolling_cadence_spm = rolling_cadence_spm(view.recent_steps)
         if self._baseline is not None and not self._baseline.complete:
             self._baseline.update(new)

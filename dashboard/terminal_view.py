@@ -23,7 +23,7 @@ from realtime.streams import StreamBuffers
 
 _HEADER = (
     f"{'stream':<26}{'state':<13}{'Hz':>6}{'loss%':>7}{'corr':>6}{'dup':>5}{'reord':>6}"
-    f"{'late':>5}{'rst':>4}{'drift ppm':>10}{'lat ms':>8}{'batt':>6}  reading"
+    f"{'late':>5}{'rst':>4}{'clk':>4}{'drift ppm':>10}{'lat ms':>8}{'batt':>6}  reading"
 )
 
 
@@ -50,7 +50,7 @@ def render_rows(rows: list[DeviceRow], readings: dict[str, str], *, title: str =
         uncal = "" if r.calibrated or r.rate_hz == 0 else " (uncalibrated)"
         lines.append(
             f"{r.stream_id:<26}{r.state:<13}{r.rate_hz:>6.0f}{r.loss_pct:>7.2f}{r.corrupt:>6}"
-            f"{r.duplicate:>5}{r.reordered:>6}{r.late:>5}{r.resets:>4}{r.drift_ppm:>+10.1f}"
+            f"{r.duplicate:>5}{r.reordered:>6}{r.late:>5}{r.resets:>4}{r.clock_steps:>4}{r.drift_ppm:>+10.1f}"
             f"{r.latency_ms:>8.1f}{battery:>6}  {readings.get(r.stream_id, '—')}{uncal}"
         )
     if not rows:

@@ -68,6 +68,38 @@ points exists), so mapping resumes on the line both sides agree on. A clock rese
 told with ``restart`` (the decoder does so on a new boot id or an unwrapper reset); a device
 time that jumps back by more than ``reset_threshold_s`` restarts the mapping by itself.
 
+Device clock steps
+------------------
+(With ``detect_steps``; the decoder turns it on for USB-serial links.)
+A firmware that re-synchronises its timer steps its timestamps by a few milliseconds while
+sampling runs on. Every later observation then sits ``−step`` off the fitted line: below
+it after a forward step (the causality clamp lowers the mapping at once, but the old
+points would bend the next fits), above it after a backward step (the envelope would keep
+the old minima for minutes and map samples early by the step). So the mapper watches the
+residual ``y − line(x)``:
+
+* a packet more than the step threshold *above* the line opens a backward suspicion that
+  every later packet must confirm by staying above it (one packet near the line, as most
+  are, ends it); a packet more than half the threshold *below* the line opens a forward
+  one that ``bin_s`` bins must keep confirming with a packet that low (two bins in a row
+  without one end it);
+* the suspicion is confirmed once it has lasted ``step_confirm_s`` of device time, and
+  the packets of its second half arrived spread over at least half their device time (a
+  host that stalled and then reads its backlog in one burst sees high residuals for a
+  while, but all at one arrival time; the packets after the burst end the suspicion);
+* then the mapping starts again from the suspicion's own bin minima, keeping the drift,
+  and the step is counted (``ClockState.device_steps``, its size in ``last_step_ms``).
+
+The threshold is ``step_threshold_s`` or, on a link whose recent bin minima spread more
+(their 95th percentile minus their lowest, relative to the line, plus 0.5 ms), that.
+Steps are looked for only once 10 s of bins exist (after the start or a restart). With
+USB-serial jitter (1–16 ms) a false backward suspicion needs every packet of 1.5 s above
+1.5 ms: about once in ten thousand hours of a device; a step of 2 ms is found but close to
+that limit (it may take a second, corrective, step). The search is off by default: on BLE
+the packet/connection-event phase sweep moves the lowest latency by whole phase quanta
+(2.5–10 ms), up or down, and stays there for tens of seconds, which one-way timing cannot
+tell from a device clock step.
+
 BLE limit
 ---------
 On BLE the latency is mostly the wait for the next connection event. Until the phase between
@@ -98,6 +130,8 @@ import numpy.typing as npt
 
 from firmware_bridge.errors import ConfigurationError
 
+_STEP_MIN_BINS = 20
+"""Fine bins (10 s at 0.5 s) needed before device clock steps are looked for."""
 _WRAP_US = 1 << 32
 _HALF_WRAP_US = 1 << 31
 _NO_POSITIONS = np.empty(0, dtype=np.int64)
@@ -255,6 +289,9 @@ class ClockState:
         restarts: restarts since construction (explicit or after a device time jump).
         steps: corrections applied at once instead of slewed (causality clamps and large
             corrections) while ready.
+        device_steps: device clock steps found and re-anchored (see the module docstring).
+        last_step_ms: size of the latest of them (ms; positive: timestamps jumped back, so
+            the mapping moved later), 0 before any.
     """
 
     offset_s: float
@@ -268,6 +305,8 @@ class ClockState:
     drift_fitted: bool
     restarts: int
     steps: int
+    device_steps: int = 0
+    last_step_ms: float = 0.0
 
 
 class ClockMapper:
@@ -297,6 +336,14 @@ class ClockMapper:
         reset_threshold_s: device time going back by more than this (s) restarts the
             mapping (keeping the drift), as ``restart`` would.
         fit_drift: False keeps the drift at 0 (for comparison; real devices need it).
+        detect_steps: look for device clock steps and re-anchor after them (module
+            docstring). Off by default: on BLE the connection-event phase sweep moves the
+            envelope by whole phase quanta, which one-way data cannot tell from a step.
+        step_threshold_s: smallest residual (s) off the fitted line that can open a device
+            clock step suspicion (raised on links whose bin minima scatter more).
+        step_confirm_s: device time (s) a step suspicion must last before the mapping
+            re-anchors; the arrivals of its second half must be spread over at least half
+            their device time.
     """
 
     _fine: deque[tuple[float, float]]  # closed bins: lowest (device s, host − device − floor s)
@@ -312,6 +359,18 @@ class ClockMapper:
     _fade_end_x: float  # device time (s) at which the correction has faded out
     _ready: bool
     _drift_fitted: bool
+    _step_sign: int  # 0 no step suspected, +1 backward (observations high), −1 forward
+    _step_x0: float  # device time (s) of the suspicion's first packet
+    _step_a_half: float  # arrival (s) of its first packet in the second half, inf before
+    _step_last_x: float  # device time (s) of its latest packet
+    _step_line: tuple[float, float, float] | None  # step reference (line_x, line_y, slope):
+    _next_step_line: tuple[float, float, float] | None  # closed bins' fit, one refit behind
+    _step_ref: tuple[float, float, float]  # the fit when it began
+    _step_prior: tuple[float | None, float]  # the kept drift when it began (slope, span s)
+    _step_bins: list[tuple[int, float, float]]  # (bin index, device s, y s) minima since
+    _step_bin_seen: bool  # forward: the current bin has had a packet below the threshold
+    _step_open_limit_s: float  # the threshold (s) when it began, which it is judged by
+    _step_bins_missed: int  # forward: bins in a row that had none
 
     def __init__(
         self,
@@ -327,6 +386,9 @@ class ClockMapper:
         max_slew_s: float = 0.02,
         reset_threshold_s: float = 1.0,
         fit_drift: bool = True,
+        detect_steps: bool = False,
+        step_threshold_s: float = 0.0015,
+        step_confirm_s: float = 1.5,
     ) -> None:
         if latency_floor_s < 0 or not math.isfinite(latency_floor_s):
             raise ConfigurationError(
@@ -340,6 +402,11 @@ class ClockMapper:
         if not 0 <= min_span_s < window_s:
             raise ConfigurationError(
                 f"the drift needs a span ({min_span_s} s) shorter than the window ({window_s} s)"
+            )
+        if step_threshold_s <= 0 or step_confirm_s <= 0:
+            raise ConfigurationError(
+                "the clock step threshold and confirmation time must be positive, got "
+                f"{step_threshold_s} s and {step_confirm_s} s"
             )
         if max_drift_ppm <= 0 or slew_s_per_s <= 0 or max_slew_s < 0 or reset_threshold_s <= 0:
             raise ConfigurationError(
@@ -357,8 +424,15 @@ class ClockMapper:
         self.max_slew_s = float(max_slew_s)
         self.reset_threshold_s = float(reset_threshold_s)
         self.fit_drift = bool(fit_drift)
+        self.detect_steps = bool(detect_steps)
+        self.step_threshold_s = float(step_threshold_s)
+        self.step_confirm_s = float(step_confirm_s)
         self._restarts = 0
         self._steps = 0
+        self._device_steps = 0
+        self._last_step_s = 0.0
+        self._step_limit_s = self.step_threshold_s
+        self._step_bins = []
         self._slope = 0.0  # d(host − device)/d(device) = −ppm·1e-6/(1 + ppm·1e-6)
         self._prior_slope: float | None = None  # the last fitted slope, kept across gaps
         self._prior_span_s = 0.0  # the span (s) of the fit that gave it
@@ -387,6 +461,11 @@ class ClockMapper:
         """Packets observed since construction or the last restart."""
         return self._n_obs
 
+    @property
+    def device_steps(self) -> int:
+        """Device clock steps found and re-anchored since construction."""
+        return self._device_steps
+
     def observe(self, t_device_s: float, t_arrival_s: float) -> None:
         """Take one packet: device time (s, unwrapped) of its LAST sample, host arrival (s).
 
@@ -402,6 +481,17 @@ class ClockMapper:
         if self._n_obs and x < self._newest_x - self.reset_threshold_s:
             self.restart(keep_drift=True)
         y = a - x - self.latency_floor_s
+        if (
+            self.detect_steps
+            and self._ready
+            and self._step_line is not None
+            and self._watch_step(x, a, y)
+        ):
+            return
+        self._take(x, y)
+
+    def _take(self, x: float, y: float) -> None:
+        """Add one observation (device s, y s) to the bins; refit when a bin closes."""
         self._n_obs += 1
         if self._n_obs == 1:
             self._line_x, self._line_y = x, y
@@ -436,6 +526,18 @@ class ClockMapper:
             left = np.minimum(np.maximum(size - self.slew_s_per_s * (x - self._delta_x), 0.0), size)
             mapped = mapped + math.copysign(1.0, self._delta0) * left
         return np.asarray(mapped, dtype=np.float64)
+
+    def to_host_block(self, t_first_s: float, offsets_s: FloatArray) -> FloatArray:
+        """Host times (s) of one packet's samples, device times ``t_first_s + offsets_s``
+        (s; offsets shape ``(n,)``): ``to_host`` in fewer array operations. Returns a new
+        float64 array of shape ``(n,)``."""
+        if self._delta0 != 0.0 or self._n_obs == 0:
+            return self.to_host(t_first_s + offsets_s)
+        scale = 1.0 + self._slope
+        start = t_first_s * scale + (self._line_y - self._slope * self._line_x)
+        mapped: FloatArray = offsets_s * scale
+        mapped += start
+        return mapped
 
     def restart(self, *, keep_drift: bool = True) -> None:
         """The device clock restarted (reboot, reconnect): learn the offset again.
@@ -473,6 +575,8 @@ class ClockMapper:
             drift_fitted=self._drift_fitted,
             restarts=self._restarts,
             steps=self._steps,
+            device_steps=self._device_steps,
+            last_step_ms=self._last_step_s * 1e3,
         )
 
     # ---------------------------------------------------------------- private
@@ -492,6 +596,96 @@ class ClockMapper:
         self._fade_end_x = -math.inf
         self._ready = False
         self._drift_fitted = False
+        self._step_sign = 0
+        self._step_limit_s = self.step_threshold_s
+        self._step_line = self._next_step_line = None
+
+    # ------------------------------------------------------------ clock steps
+    def _watch_step(self, x: float, a: float, y: float) -> bool:
+        """Follow a device clock step suspicion; True when this observation re-anchored
+        the mapping (and was taken by it)."""
+        sign = self._step_sign
+        if sign != 0 and x - self._step_last_x > self.bin_s:
+            sign = self._step_sign = 0  # a silence: judge what follows it afresh
+        if sign != 0:
+            line_x, line_y, slope = self._step_ref
+            r = y - line_y - slope * (x - line_x)
+            k = math.floor(x / self.bin_s)
+            if sign > 0 and r <= self._step_open_limit_s:
+                sign = self._step_sign = 0  # a packet at the old level: no step
+            elif sign < 0 and k > self._step_bins[-1][0] and not self._step_bin_seen:
+                self._step_bins_missed += 1
+                if self._step_bins_missed >= 2:
+                    # two bins in a row without a packet below the old level
+                    sign = self._step_sign = 0
+        if sign == 0:
+            assert self._step_line is not None  # observe checks it
+            line_x, line_y, slope = self._step_line
+            r = y - line_y - slope * (x - line_x)
+            if -self._forward_limit(self._step_limit_s) <= r <= self._step_limit_s:
+                return False
+            self._open_step(x, a, y, r)
+            return False
+        self._step_last_x = x
+        last_k, _, last_y = self._step_bins[-1]
+        if k > last_k:
+            self._step_bins.append((k, x, y))
+            if self._step_bin_seen:
+                self._step_bins_missed = 0
+            self._step_bin_seen = False
+        elif y < last_y:
+            self._step_bins[-1] = (k, x, y)
+        if sign < 0 and r < -self._forward_limit(self._step_open_limit_s):
+            self._step_bin_seen = True
+        half_x = self._step_x0 + 0.5 * self.step_confirm_s
+        if x >= half_x and self._step_a_half == math.inf:
+            self._step_a_half = a
+        if x - self._step_x0 < self.step_confirm_s or a - self._step_a_half < 0.5 * (x - half_x):
+            return False
+        self._reanchor(x)
+        return True
+
+    @staticmethod
+    def _forward_limit(limit_s: float) -> float:
+        """How far (s) below the line a packet must be to show a forward step, for the
+        backward threshold ``limit_s``: half of it, since nothing arrives below the
+        envelope unless the device clock stepped."""
+        return 0.5 * limit_s
+
+    def _open_step(self, x: float, a: float, y: float, r: float) -> None:
+        """Start suspecting a device clock step at this observation (residual ``r`` s)."""
+        self._step_sign = 1 if r > 0 else -1
+        self._step_x0, self._step_last_x = x, x
+        self._step_a_half = math.inf
+        assert self._step_line is not None
+        self._step_ref = self._step_line
+        self._step_open_limit_s = self._step_limit_s
+        self._step_prior = (self._prior_slope, self._prior_span_s)
+        self._step_bins.clear()
+        self._step_bins.append((math.floor(x / self.bin_s), x, y))
+        self._step_bin_seen = True
+        self._step_bins_missed = 0
+
+    def _reanchor(self, x: float) -> None:
+        """The device clock stepped: start the mapping again from the suspicion's bin
+        minima (after a backward step, those of its last two thirds, up to device time
+        ``x`` s), keeping the drift, and count the step."""
+        points = [(px, py) for _, px, py in self._step_bins]
+        if self._step_sign > 0:
+            # a backward suspicion may have opened on a few high packets just before the
+            # step: take the new level from the bins of its last two thirds only
+            cutoff_k = math.floor((x - 2.0 * self.step_confirm_s / 3.0) / self.bin_s) + 1
+            recent = [(px, py) for k, px, py in self._step_bins if k >= cutoff_k]
+            points = recent or points[-1:]
+        line_x, line_y, slope = self._step_ref
+        self._last_step_s = min(py - line_y - slope * (px - line_x) for px, py in points)
+        self._device_steps += 1
+        # fits made during the suspicion mixed both levels: keep the drift from before it
+        self._slope = self._step_ref[2]
+        self._prior_slope, self._prior_span_s = self._step_prior
+        self._clear()
+        for px, py in points:
+            self._take(px, py)
 
     def _line_value(self, x: Any) -> Any:
         return self._line_y + self._slope * (x - self._line_x)
@@ -581,13 +775,20 @@ class ClockMapper:
         # the highest line with this slope on or below every bin minimum and the open bin
         ref_x = float(xs[-1])
         open_x, open_y = self._open_bin[1], self._open_bin[2]
-        intercept = min(float(np.min(ys - slope * (xs - ref_x))), open_y - slope * (open_x - ref_x))
+        closed = float(np.min(ys - slope * (xs - ref_x)))
+        intercept = min(closed, open_y - slope * (open_x - ref_x))
         before = self._published(self._newest_x)
         self._slope = slope
         self._line_x, self._line_y = ref_x, intercept
+        # steps are judged against the line of the bins closed before the latest one, so
+        # that packets just after a step have not yet pulled the reference to their level
+        newest_line = (ref_x, closed, slope)
+        self._step_line = self._next_step_line or newest_line
+        self._next_step_line = newest_line
         self._drift_fitted = fitted
         was_ready = self._ready
         self._ready = fitted or self._prior_slope is not None or not self.fit_drift
+        self._update_step_limit()
         delta = before - float(self._line_value(self._newest_x))
         if was_ready and abs(delta) <= self.max_slew_s:
             self._set_correction(delta, at_x=self._newest_x)
@@ -595,6 +796,16 @@ class ClockMapper:
             if was_ready and delta != 0.0:
                 self._steps += 1
             self._delta0 = 0.0
+
+    def _update_step_limit(self) -> None:
+        """The step threshold for the spread of the recent bin minima about the line."""
+        if len(self._fine) < _STEP_MIN_BINS:
+            self._step_limit_s = math.inf  # too little history to know the link's scatter
+            return
+        xs, ys = _as_arrays(self._fine)
+        heights = np.sort(ys - self._line_value(xs))  # ≤ 120 values: cheaper than percentile
+        spread = float(heights[(heights.size - 1) * 19 // 20] - heights[0])
+        self._step_limit_s = max(self.step_threshold_s, spread + 5e-4)
 
     def _set_correction(self, delta0_s: float, *, at_x: float) -> None:
         """Publish ``line + delta0_s`` up to device time ``at_x``, fading out after it."""

@@ -14,7 +14,12 @@ replayed recording) splits frames, checks them, and hands each packet to the
 * counts lost, duplicate and reordered packets; unwraps the 16-bit sequence counter (using
   the device timestamp after long silences) and the 32-bit µs timestamp;
 * maps device time to host time with a ``ClockMapper`` and restarts that mapping when the
-  device reboots (a new ``boot_id`` or a timestamp jump backwards);
+  device reboots (a new ``boot_id`` or a timestamp jump backwards); the mapper re-anchors
+  by itself when the device clock steps by a few ms, counted in
+  ``stats.extra["clock_steps"]``;
+* tells a long outage from a reboot by the device's own time and sequence counter: if the
+  counter advanced as far as the packet rate and the device time say, the boot carries on
+  (a gap), however late the host read the packets around it;
 * converts counts to physical units with the scales of the device's hello packet (until a
   calibration applies, its streams are marked uncalibrated) and emits ``SampleBlock``s.
 
@@ -53,8 +58,24 @@ _FORGET_AFTER = 4096
 """How many given-up sequence numbers are remembered to tell late packets from duplicates."""
 _SEQ_CARRY_ON = 64
 """A sequence number at most this far past the newest one continues the same boot."""
+_CLOCK_STEPS = "clock_steps"
+"""``LinkStats.extra`` key: device clock steps the mapping re-anchored after."""
 _PENDING_LIMIT = 1000
 """Data packets kept while waiting for a device's first hello (about 10 s at 100 packets/s)."""
+
+
+_SERIAL_FLOOR_LIMIT_S = 0.0015
+"""Latency floors below this (s) are USB-serial's (about 1 ms); BLE's are 2 ms or more."""
+
+
+def steps_detectable(latency_floor_s: float, detect_clock_steps: bool | None) -> bool:
+    """Whether the clock mapping looks for device clock steps: as asked, or by default on
+    links with a USB-serial latency floor. On BLE the connection-event phase sweep moves
+    the lowest latency by whole phase quanta (2.5–10 ms), which one-way timing cannot tell
+    from a device clock step, so there it is off unless asked for."""
+    if detect_clock_steps is not None:
+        return detect_clock_steps
+    return latency_floor_s < _SERIAL_FLOOR_LIMIT_S
 
 
 def stream_id_for(hello: Hello, device_id: int, generation: int = 0) -> str:
@@ -117,6 +138,7 @@ class DeviceStatus:
         drift_ppm, offset_s: current clock mapping (ppm, s).
         latency_ms: mean delay from a packet's last sample to its arrival (ms).
         last_arrival_s: host time of the newest packet (s), None before any.
+        clock_steps: device clock steps the mapping found and re-anchored after.
     """
 
     info: StreamInfo | None
@@ -127,6 +149,7 @@ class DeviceStatus:
     offset_s: float
     latency_ms: float
     last_arrival_s: float | None
+    clock_steps: int = 0
 
 
 @dataclass
@@ -149,6 +172,7 @@ class DeviceDecoder:
         hold_s: float = 0.05,
         hold_packets: int = 8,
         on_mapped: MappingListener | None = None,
+        detect_clock_steps: bool | None = None,
     ) -> None:
         self.device_id = device_id
         self._on_mapped = on_mapped
@@ -157,13 +181,16 @@ class DeviceDecoder:
         self._hold_s = hold_s
         self._hold_packets = hold_packets
         self.stats = LinkStats()
-        self.mapper = ClockMapper(latency_floor_s=latency_floor_s)
+        self.mapper = ClockMapper(
+            latency_floor_s=latency_floor_s,
+            detect_steps=steps_detectable(latency_floor_s, detect_clock_steps),
+        )
         self._unwrapper = TimestampUnwrapper()
         self.hello: Hello | None = None
         self.info: StreamInfo | None = None
         self._scales: npt.NDArray[np.float32] | None = None
         self._period_us = 0.0
-        self._offsets_us: dict[int, npt.NDArray[np.float64]] = {}  # n → sample offsets (µs)
+        self._offsets_s: dict[int, npt.NDArray[np.float64]] = {}  # n → sample offsets (s)
         self._pending: deque[tuple[Packet, float]] = deque()
         self._held: dict[int, _Held] = {}
         self._expected: int | None = None
@@ -184,6 +211,7 @@ class DeviceDecoder:
         self._boot_id: int | None = None
         self._adopt_boot_id = False
         self._generation = 0
+        self._clock_steps = 0
 
     # ------------------------------------------------------------------ input
     def handle(self, packet: Packet, t_arrival_s: float) -> None:
@@ -229,6 +257,7 @@ class DeviceDecoder:
             offset_s=self.mapper.offset_s,
             latency_ms=self._latency_s * 1e3,
             last_arrival_s=self._last_arrival_s,
+            clock_steps=int(self.stats.extra.get(_CLOCK_STEPS, 0)),
         )
 
     # ---------------------------------------------------------- control packets
@@ -246,7 +275,7 @@ class DeviceDecoder:
             self.info = stream_info_for(hello, self.device_id, generation=self._generation)
             self._scales = count_scales(hello)
             self._period_us = 1e6 / hello.rate_hz
-            self._offsets_us = {}
+            self._offsets_s = {}
             if self._on_stream is not None:
                 self._on_stream(self.info)
         else:
@@ -313,25 +342,56 @@ class DeviceDecoder:
         """
         elapsed = None if self._last_unwrap_s is None else t_arrival_s - self._last_unwrap_s
         self._last_unwrap_s = t_arrival_s
+        if elapsed is not None and elapsed >= 60.0 and self._continues_boot(packet, elapsed):
+            elapsed = None  # the device's own time and sequence agree: no host hint needed
         t_us = self._unwrapper.unwrap(packet.t_device_us, host_elapsed_s=elapsed)
         restarted = self._unwrapper.last_reset
         if not restarted and elapsed is not None and self._last_t_us is not None:
             ahead_us = (t_us - self._last_t_us) - elapsed * 1e6
             tolerance_us = 1e6 + 1e-3 * abs(elapsed) * 1e6
-            carries_on = (
-                self._top_seq is not None
-                and 0 < (packet.seq - self._top_seq) % _SEQ_MODULO <= _SEQ_CARRY_ON
-            )
-            restarted = ahead_us > tolerance_us or (
-                -ahead_us > tolerance_us
-                and not carries_on
-                and not self._replays_an_old_packet(packet.seq, t_us)
-            )
+            if abs(ahead_us) > tolerance_us:
+                carries_on = (
+                    self._top_seq is not None
+                    and 0 < (packet.seq - self._top_seq) % _SEQ_MODULO <= _SEQ_CARRY_ON
+                )
+                restarted = not self._continues_boot(packet, elapsed) and (
+                    ahead_us > tolerance_us
+                    or (not carries_on and not self._replays_an_old_packet(packet.seq, t_us))
+                )
         if restarted:
             self._device_restarted(seen_in_timestamps=True)
             t_us = self._unwrapper.unwrap(packet.t_device_us)
         self._last_t_us = t_us if self._last_t_us is None else max(self._last_t_us, t_us)
         return t_us
+
+    def _packet_us(self) -> float | None:
+        """Device time (µs) per sequence number measured since the boot, None before ten."""
+        if self._first_seq is None or self._top_seq is None:
+            return None
+        first_seq, first_t_us = self._first_seq
+        if self._top_seq - first_seq < 10 or self._top_t_us <= first_t_us:
+            return None
+        return (self._top_t_us - first_t_us) / (self._top_seq - first_seq)
+
+    def _continues_boot(self, packet: Packet, host_elapsed_s: float) -> bool:
+        """Whether a packet after a silence carries on the same boot: its sequence number
+        advanced as far as the packet rate and its own device time say (within 2 %), so
+        device time and counter agree whatever the host's arrival times. An outage of any
+        length, read by a host that is late, is then a gap, not a reboot.
+
+        The device time step is taken forward modulo 2^32 µs, so this holds for silences
+        shorter than 35 minutes (the host time must not say more than that).
+        """
+        packet_us = self._packet_us()
+        if packet_us is None or host_elapsed_s > 2100.0:
+            return False
+        step_us = (packet.t_device_us - self._top_t_us) % (1 << 32)
+        if step_us >= 1 << 31:
+            return False
+        advance = step_us / packet_us
+        seq_advance = (packet.seq - self._top_seq) % _SEQ_MODULO if self._top_seq is not None else 0
+        miss = ((seq_advance - advance + _SEQ_MODULO // 2) % _SEQ_MODULO) - _SEQ_MODULO // 2
+        return abs(miss) <= max(2.0, 0.02 * advance)
 
     def _replays_an_old_packet(self, seq16: int, t_us: int) -> bool:
         """Whether a late packet is an old one arriving again (a BLE stack replaying
@@ -353,13 +413,27 @@ class DeviceDecoder:
 
     def _account(self, packet: Packet, t_arrival_s: float) -> None:
         t_us = self._unwrap_time(packet, t_arrival_s)
-        if packet.samples is not None and not self._fits_stream(packet):
+        samples = packet.samples
+        fits = samples is not None and self._fits_stream(packet)
+        if samples is not None and not fits:
             self.stats.extra["mismatched"] = self.stats.extra.get("mismatched", 0) + 1
-        elif packet.samples is not None:
-            n = packet.samples.shape[0]
-            t_last_s = (t_us + (n - 1) * self._period_us) * 1e-6
+        elif samples is not None:
+            t_last_s = (t_us + (samples.shape[0] - 1) * self._period_us) * 1e-6
             self.mapper.observe(t_last_s, t_arrival_s)
+            if self.mapper.device_steps != self._clock_steps:
+                self._clock_steps = self.mapper.device_steps
+                self.stats.extra[_CLOCK_STEPS] = self.stats.extra.get(_CLOCK_STEPS, 0) + 1
         seq = self._unwrap_seq(packet.seq, t_us)
+        top = self._top_seq
+        if seq == self._expected and not self._held and top is not None and seq > top:
+            # the common case: the next packet, nothing waiting
+            self._top_seq, self._top_t_us = seq, t_us
+            self._expected = seq + 1
+            self.stats.packets += 1
+            if fits:
+                assert samples is not None
+                self._emit(samples, t_us, t_arrival_s)
+            return
         after_later = self._top_seq is not None and seq < self._top_seq
         if self._top_seq is None or seq > self._top_seq:
             self._top_seq, self._top_t_us = seq, t_us
@@ -433,39 +507,46 @@ class DeviceDecoder:
         assert self._scales is not None
         assert self.info is not None
         n = counts.shape[0]
-        offsets_us = self._offsets_us.get(n)
-        if offsets_us is None:
-            offsets_us = np.arange(n, dtype=np.float64) * self._period_us
-            offsets_us.flags.writeable = False
-            self._offsets_us[n] = offsets_us
-        t_device_s: npt.NDArray[np.float64] = (t_first_us + offsets_us) * 1e-6
-        t_host_s = self.mapper.to_host(t_device_s)
+        offsets_s = self._offsets_s.get(n)
+        if offsets_s is None:
+            offsets_s = np.arange(n, dtype=np.float64) * (self._period_us * 1e-6)
+            offsets_s.flags.writeable = False
+            self._offsets_s[n] = offsets_s
+        t_first_s = t_first_us * 1e-6
+        t_host_s = self.mapper.to_host_block(t_first_s, offsets_s)
+        first_s = float(t_host_s[0])
         gap_s = 0.0
-        discontinuous = (
-            self._next_t_device_us is not None
-            and abs(t_first_us - self._next_t_device_us) > 0.5 * self._period_us
-        )
-        if self._last_t_host_s is not None:
+        last_s = self._last_t_host_s
+        if last_s is not None:
             period_s = self._period_us * 1e-6
+            discontinuous = (
+                self._next_t_device_us is not None
+                and abs(t_first_us - self._next_t_device_us) > 0.5 * self._period_us
+            )
             if self._gap_pending or discontinuous:
-                gap_s = max(float(t_host_s[0]) - self._last_t_host_s - period_s, period_s)
-            if t_host_s[0] <= self._last_t_host_s:
+                gap_s = max(first_s - last_s - period_s, period_s)
+            if first_s <= last_s:
                 # The mapping moved back a little (or a reset re-learned the offset): keep
                 # host time strictly increasing so readers can rely on order.
-                t_host_s = t_host_s + (self._last_t_host_s - t_host_s[0] + 1e-6)
+                t_host_s += last_s - first_s + 1e-6
         self._gap_pending = False
         self._next_t_device_us = t_first_us + n * self._period_us
-        self._last_t_host_s = float(t_host_s[-1])
-        self._latency_s += 0.05 * ((t_arrival_s - self._last_t_host_s) - self._latency_s)
+        self._last_t_host_s = newest_s = float(t_host_s[-1])
+        self._latency_s += 0.05 * ((t_arrival_s - newest_s) - self._latency_s)
         values = np.multiply(counts, self._scales, dtype=np.float32)
         self.stats.samples += n
         if self._on_mapped is not None:
-            self._on_mapped(self.info.stream_id, t_device_s, t_host_s)
+            self._on_mapped(self.info.stream_id, t_first_s + offsets_s, t_host_s)
         self._sink(SampleBlock(self.info.stream_id, t_host_s, values, gap_before_s=gap_s))
 
 
 class LinkDecoder:
-    """Decodes one byte stream that carries packets of one or more devices."""
+    """Decodes one byte stream that carries packets of one or more devices.
+
+    ``detect_clock_steps``: whether the clock mappings look for device clock steps; None
+    (default) decides by the latency floor (on for USB-serial, off for BLE, see
+    ``steps_detectable``).
+    """
 
     def __init__(
         self,
@@ -476,8 +557,10 @@ class LinkDecoder:
         name: str = "link",
         hold_s: float = 0.05,
         on_mapped: MappingListener | None = None,
+        detect_clock_steps: bool | None = None,
     ) -> None:
         self.name = name
+        self._detect_clock_steps = detect_clock_steps
         self._on_mapped = on_mapped
         self._sink = sink
         self._on_stream = on_stream
@@ -522,6 +605,7 @@ class LinkDecoder:
                 latency_floor_s=self._latency_floor_s,
                 hold_s=self._hold_s,
                 on_mapped=self._on_mapped,
+                detect_clock_steps=self._detect_clock_steps,
             )
             # Copy, then swap: views iterate the dict from another thread.
             self.devices = {**self.devices, packet.device_id: device}
@@ -546,5 +630,7 @@ class LinkDecoder:
             total.reordered += s.reordered
             total.late += s.late
             total.resets += s.resets
+            if _CLOCK_STEPS in s.extra:
+                total.extra[_CLOCK_STEPS] = total.extra.get(_CLOCK_STEPS, 0) + s.extra[_CLOCK_STEPS]
         total.lost = max(0, total.missing - total.corrupt)
         return total

@@ -316,7 +316,8 @@ def encode_status(
 
 
 def decode_packet(data: bytes) -> Packet:
-    """Decode one packet (already de-framed).
+    """Decode one packet (already de-framed). A data packet's ``samples`` are a read-only
+    view into ``data`` (immutable ``bytes``), not a copy.
 
     Raises:
         ProtocolError: wrong length, CRC, version, kind or payload size.
@@ -336,18 +337,21 @@ def decode_packet(data: bytes) -> Packet:
     kind = _KINDS.get(kind_v)
     if kind is None:
         raise ProtocolError(f"unknown packet kind {kind_v}")
-    payload = data[HEADER_BYTES:end]
-    if kind in _DATA_DTYPES:
-        expected = 2 * n_samples * n_channels
-        if n_samples == 0 or n_channels == 0 or len(payload) != expected:
+    dtype = _DATA_DTYPES.get(kind)
+    if dtype is not None:
+        carried = end - HEADER_BYTES
+        count = n_samples * n_channels
+        if n_samples == 0 or n_channels == 0 or carried != 2 * count:
             raise ProtocolError(
                 f"{kind.name} packet announces {n_samples}×{n_channels} samples "
-                f"but carries {len(payload)} payload bytes"
+                f"but carries {carried} payload bytes"
             )
         if kind == StreamKind.IMU and n_channels != 6:
             raise ProtocolError(f"IMU packet carries {n_channels} channels, expected 6")
-        samples = np.frombuffer(payload, dtype=_DATA_DTYPES[kind]).reshape(n_samples, n_channels)
-        return Packet(kind, device_id, seq, t_us, samples=samples)
+        # a read-only view of the payload inside the packet bytes, no copy
+        samples = np.frombuffer(data, dtype=dtype, count=count, offset=HEADER_BYTES)
+        return Packet(kind, device_id, seq, t_us, samples=samples.reshape(n_samples, n_channels))
+    payload = data[HEADER_BYTES:end]
     if n_samples or n_channels:
         raise ProtocolError(f"{kind.name} packet must not announce samples")
     if kind == StreamKind.HELLO:

@@ -150,7 +150,7 @@ class SerialHub:
                     if reader is None:
                         with contextlib.suppress(BlockingIOError, OSError):
                             os.read(wake_r, 4096)
-                    elif self._read(selector, reader, retry_at):
+                    elif self._read(selector, key.fd, reader, retry_at):
                         fed.append(reader)
                 now = clock()
                 # Decoders give up on overdue packets: after each read, and every port at
@@ -177,12 +177,14 @@ class SerialHub:
     def _read(
         self,
         selector: selectors.BaseSelector,
+        fd: int,
         reader: SerialReader,
         retry_at: dict[SerialReader, float],
     ) -> bool:
-        """Read what one ready port holds and feed it; return whether bytes came."""
+        """Read what one ready port (file descriptor ``fd``) holds and feed it; return
+        whether bytes came."""
         try:
-            data = os.read(reader.fileno(), _READ_BYTES)
+            data = os.read(fd, _READ_BYTES)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as exc:

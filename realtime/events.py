@@ -76,6 +76,10 @@ class StepFlag(enum.IntFlag):
     """A method known to be imprecise (e.g. GCT from a shank IMU: ±100 ms agreement)."""
     UNCONFIRMED = 16
     """Both sensors present but only one saw the contact."""
+    FALLBACK = 32
+    """Timed by the IMU of a side whose insole was silent (an outage): the insole's values
+    (force, loading rate, strike index) are missing and the times are the IMU's, a few ms off
+    the insole's. Always with ``NEAR_GAP`` (the insole's data are missing for the contact)."""
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -533,6 +533,48 @@ class AdherenceSummary:
     asynchrony_ms_mean_abs: float = _NAN
 
 
+ADHERENCE_KEEP_STEPS = 512
+"""Steps :class:`CadenceAdherence` keeps one by one (about 3 minutes of running); older steps
+and the beats around them are folded into running totals, so a session of hours keeps
+``ADHERENCE_KEEP_STEPS`` to twice that many steps and the beats of the same time."""
+
+
+@dataclass
+class _AdherenceTotals:
+    """Running sums over the steps folded out of :class:`CadenceAdherence`'s recent store.
+
+    Attributes:
+        n_steps: steps with a known step time.
+        time_ms: their summed step times (ms).
+        in_band_ms: of that, time with the rolling cadence in the band (ms).
+        deviation_ms: sum of |rolling cadence − target| (spm) × step time (ms).
+        n_lags, lag_sum_ms, lag_sq_ms2, lag_abs_ms: IC − nearest beat: count, sum (ms), sum
+            of squares (ms²) and sum of absolute values (ms).
+        context_ms: step times (ms) of the last known folded steps, shape ``(≤ window,)``,
+            oldest first: the rolling cadence of the next steps needs them.
+    """
+
+    n_steps: int = 0
+    time_ms: float = 0.0
+    in_band_ms: float = 0.0
+    deviation_ms: float = 0.0
+    n_lags: int = 0
+    lag_sum_ms: float = 0.0
+    lag_sq_ms2: float = 0.0
+    lag_abs_ms: float = 0.0
+    context_ms: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass(frozen=True)
+class _Rolling:
+    """Per known step (by IC): its step time (ms), the rolling cadence (spm) and |deviation|
+    from its target (spm), shape ``(n,)`` each, and whether it was in the band."""
+
+    step_ms: FloatArray
+    deviation_spm: FloatArray
+    in_band: npt.NDArray[np.bool_]
+
+
 class CadenceAdherence:
     """Time in the target cadence band, deviation from the target and step-to-beat
     asynchrony, accumulated over a session (call :meth:`reset` to start over).
@@ -542,13 +584,26 @@ class CadenceAdherence:
     (ms) of running time. The target may change (:meth:`set_target`); each step is judged
     against the target in force when it was added.
 
+    Memory stays bounded over any session: the newest ``keep_steps`` to ``2 · keep_steps``
+    steps (by IC) are kept one by one, older ones are folded into running totals once the
+    beats around them have been added; steps then no longer arrive out of order or get
+    retracted that far back (the assembler withdraws steps within seconds).
+
     Args:
         target_spm: target cadence (steps/min), > 0.
         band_spm: half-width of the band (steps/min), ≥ 0.
         window_steps: steps in the rolling cadence, ≥ 1.
+        keep_steps: steps kept one by one before older ones are folded in, ≥ 1.
     """
 
-    def __init__(self, *, target_spm: float, band_spm: float = 2.0, window_steps: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        target_spm: float,
+        band_spm: float = 2.0,
+        window_steps: int = 4,
+        keep_steps: int = ADHERENCE_KEEP_STEPS,
+    ) -> None:
         _check_target(target_spm)
         if not (math.isfinite(band_spm) and band_spm >= 0.0):
             raise ConfigurationError(
@@ -558,13 +613,15 @@ class CadenceAdherence:
             raise ConfigurationError(
                 f"The cadence window_steps must be a positive integer, got {window_steps!r}."
             )
+        if not (isinstance(keep_steps, int) and keep_steps >= 1):
+            raise ConfigurationError(
+                f"The adherence keep_steps must be a positive integer, got {keep_steps!r}."
+            )
         self.target_spm = target_spm
         self.band_spm = band_spm
         self.window_steps = window_steps
-        self._ic: list[float] = []
-        self._step_ms: list[float] = []
-        self._target: list[float] = []
-        self._beats: list[float] = []
+        self.keep_steps = keep_steps
+        self.reset()
 
     def set_target(self, *, target_spm: float) -> None:
         """New target cadence (steps/min) for the steps added from now on."""
@@ -573,7 +630,21 @@ class CadenceAdherence:
 
     def reset(self) -> None:
         """Forget steps and beats."""
-        self._ic, self._step_ms, self._target, self._beats = [], [], [], []
+        self._ic: list[float] = []
+        self._step_ms: list[float] = []
+        self._target: list[float] = []
+        self._beats: list[float] = []
+        self._totals = _AdherenceTotals()
+
+    @property
+    def n_kept(self) -> int:
+        """Steps kept one by one (the rest are in the running totals)."""
+        return len(self._ic)
+
+    @property
+    def n_beats_kept(self) -> int:
+        """Beats kept (older ones are no longer needed)."""
+        return len(self._beats)
 
     def update(self, steps: Iterable[Step], *, beat_times_s: Iterable[float] = ()) -> Self:
         """Add steps, and metronome beats (host s) played so far or scheduled."""
@@ -582,44 +653,94 @@ class CadenceAdherence:
             self._step_ms.append(step.step_time_ms)
             self._target.append(self.target_spm)
         self._beats.extend(float(b) for b in beat_times_s)
+        if len(self._ic) > 2 * self.keep_steps:
+            self._fold(len(self._ic) - self.keep_steps)
         return self
 
     def retract(self, steps: Iterable[Step]) -> Self:
-        """Remove withdrawn steps (matched by IC time)."""
+        """Remove withdrawn steps (matched by IC time) that are still kept one by one."""
         for step in steps:
             if step.ic_s in self._ic:
                 i = self._ic.index(step.ic_s)
                 del self._ic[i], self._step_ms[i], self._target[i]
         return self
 
-    def snapshot(self) -> AdherenceSummary:
-        """The adherence figures over everything added since the start or :meth:`reset`."""
+    def _sorted(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The kept steps' IC (host s), step time (ms) and target (spm), by IC, ``(n,)``."""
         ic = np.asarray(self._ic, dtype=np.float64)
         order = np.argsort(ic, kind="stable")
-        ic = ic[order]
         step_ms = np.asarray(self._step_ms, dtype=np.float64)[order]
-        target = np.asarray(self._target, dtype=np.float64)[order]
+        return ic[order], step_ms, np.asarray(self._target, dtype=np.float64)[order]
+
+    def _rolling(self, step_ms: FloatArray, target: FloatArray) -> _Rolling:
+        """The rolling cadence of the known steps among ``step_ms`` (by IC), after the
+        folded steps' context."""
         known = np.isfinite(step_ms) & (step_ms > 0.0)
-        step_ms, target_k = step_ms[known], target[known]
-        n = int(step_ms.size)
+        step_ms, target = step_ms[known], target[known]
+        context = self._totals.context_ms
+        joined = np.concatenate((context, step_ms))
+        cs = np.concatenate(([0.0], np.cumsum(joined)))
+        hi = np.arange(context.size + 1, joined.size + 1)
+        lo = np.maximum(hi - self.window_steps, 0)
+        cadence = 60_000.0 * (hi - lo) / (cs[hi] - cs[lo])
+        deviation = np.abs(cadence - target)
+        return _Rolling(step_ms, deviation, deviation <= self.band_spm + 1e-9)
+
+    def _fold(self, n: int) -> None:
+        """Fold the oldest ``n`` kept steps (by IC), and the beats only they needed, into the
+        running totals."""
+        ic, step_ms, target = self._sorted()
+        beats = np.sort(np.asarray(self._beats, dtype=np.float64))
+        old = self._rolling(step_ms[:n], target[:n])
+        lag = step_beat_asynchrony_ms(ic[:n], beats)
+        lag = lag[np.isfinite(lag)]
+        t = self._totals
+        t.n_steps += int(old.step_ms.size)
+        t.time_ms += float(old.step_ms.sum())
+        t.in_band_ms += float(old.step_ms[old.in_band].sum())
+        t.deviation_ms += float((old.step_ms * old.deviation_spm).sum())
+        t.n_lags += int(lag.size)
+        t.lag_sum_ms += float(lag.sum())
+        t.lag_sq_ms2 += float((lag * lag).sum())
+        t.lag_abs_ms += float(np.abs(lag).sum())
+        t.context_ms = np.concatenate((t.context_ms, old.step_ms))[-self.window_steps :]
+        self._ic, self._step_ms, self._target = (
+            ic[n:].tolist(),
+            step_ms[n:].tolist(),
+            target[n:].tolist(),
+        )
+        # The nearest beat of the next IC lies after the beat just before it.
+        first_kept = max(int(np.searchsorted(beats, ic[n], side="right")) - 2, 0)
+        self._beats = beats[first_kept:].tolist()
+
+    def snapshot(self) -> AdherenceSummary:
+        """The adherence figures over everything added since the start or :meth:`reset`."""
+        ic, step_ms, target = self._sorted()
+        recent = self._rolling(step_ms, target)
+        t = self._totals
+        n = t.n_steps + int(recent.step_ms.size)
         summary: dict[str, Any] = {"n_steps": n}
         if n:
-            cs = np.concatenate(([0.0], np.cumsum(step_ms)))
-            hi = np.arange(1, n + 1)
-            lo = np.maximum(hi - self.window_steps, 0)
-            cadence = 60_000.0 * (hi - lo) / (cs[hi] - cs[lo])
-            deviation = np.abs(cadence - target_k)
-            weight = step_ms / step_ms.sum()
-            in_band = deviation <= self.band_spm + 1e-9
-            summary["time_in_band_pct"] = 100.0 * float(weight[in_band].sum())
-            summary["mean_abs_deviation_spm"] = float((weight * deviation).sum())
+            time_ms = t.time_ms + float(recent.step_ms.sum())
+            in_band_ms = t.in_band_ms + float(recent.step_ms[recent.in_band].sum())
+            deviation_ms = t.deviation_ms + float((recent.step_ms * recent.deviation_spm).sum())
+            summary["time_in_band_pct"] = 100.0 * in_band_ms / time_ms
+            summary["mean_abs_deviation_spm"] = deviation_ms / time_ms
         lag = step_beat_asynchrony_ms(ic, self._beats)
         lag = lag[np.isfinite(lag)]
-        if lag.size:
-            summary["n_beats_matched"] = int(lag.size)
-            summary["asynchrony_ms_mean"] = float(lag.mean())
-            summary["asynchrony_ms_sd"] = _sd(lag)
-            summary["asynchrony_ms_mean_abs"] = float(np.abs(lag).mean())
+        n_lags = t.n_lags + int(lag.size)
+        if n_lags:
+            lag_sum = t.lag_sum_ms + float(lag.sum())
+            lag_sq = t.lag_sq_ms2 + float((lag * lag).sum())
+            mean = lag_sum / n_lags
+            summary["n_beats_matched"] = n_lags
+            summary["asynchrony_ms_mean"] = mean
+            summary["asynchrony_ms_sd"] = (
+                math.sqrt(max(lag_sq - n_lags * mean * mean, 0.0) / (n_lags - 1))
+                if n_lags >= 2
+                else _NAN
+            )
+            summary["asynchrony_ms_mean_abs"] = (t.lag_abs_ms + float(np.abs(lag).sum())) / n_lags
         return AdherenceSummary(target_spm=self.target_spm, band_spm=self.band_spm, **summary)
 
 

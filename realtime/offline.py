@@ -114,7 +114,7 @@ def analyze_blocks(
     config = config or AnalysisConfig()
     if config.max_side_lag_s < 2 * OFFLINE_BLOCK_S:
         config = replace(config, max_side_lag_s=2 * OFFLINE_BLOCK_S)
-    pipeline = GaitPipeline(config=config, keep_events=False)
+    pipeline = GaitPipeline(config=config, keep_events=False, keep_steps=None)
     for info in infos:
         pipeline.add_stream(info)
     every = max(1, len(blocks) // 100)

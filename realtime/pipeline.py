@@ -6,6 +6,11 @@ rolling metrics. Feed it ``SampleBlock``s in roughly time order across streams (
 come out of the ring buffers; offline: interleaved blocks of every stream), then read
 ``steps``, ``events`` and ``metrics.snapshot()``.
 
+Retention. A live session runs for hours, so by default the pipeline keeps only the newest
+``KEEP_STEPS`` steps and ``KEEP_EVENTS`` logged events (about 10 minutes of running; the
+session recording on disk keeps every step), and counts every step in ``n_steps``. Offline
+analysis asks for every step with ``keep_steps=None``.
+
 Every event is logged with the host time at which the pipeline logged it (``logged_s``, from
 the injected clock), which is what the latency benchmark scores.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from calibration.insole_layout import InsoleLayout
 from firmware_bridge.errors import ConfigurationError
@@ -30,6 +36,22 @@ NEAR_GAP_MIN_MS = 15.0
 """Missing data around an insole crossing flags the contact only when it exceeds one lost
 packet (10 ms of data): a single lost packet leaves the crossing as well timed as the
 sampling does (measured), and flagging it would flag most steps at a few % loss."""
+
+
+KEEP_STEPS = 2048
+"""Steps a pipeline keeps by default: about 10 minutes of running at 170–200 steps/min."""
+KEEP_EVENTS = 4 * KEEP_STEPS
+"""Logged events a pipeline keeps by default: an IC and a toe-off per step from the insole
+and from the IMU, over the same 10 minutes."""
+TRIM_SLACK = 0.25
+"""A kept list may exceed its bound by this fraction before its oldest entries are dropped
+in one go (amortised O(1) per entry)."""
+
+
+def _trim(items: list[Any], keep: int | None) -> None:
+    """Drop the oldest entries of ``items`` down to ``keep`` once it exceeds its slack."""
+    if keep is not None and len(items) > keep + max(1, int(TRIM_SLACK * keep)):
+        del items[: len(items) - keep]
 
 
 @dataclass(frozen=True)
@@ -67,13 +89,35 @@ Detector = InsoleContactDetector | ImuContactDetector
 
 @dataclass
 class GaitPipeline:
-    """Detectors → step assembly → metrics, for any subset of the four streams."""
+    """Detectors → step assembly → metrics, for any subset of the four streams.
+
+    Attributes:
+        config: the analysis settings.
+        clock: host clock (s) that stamps logged events.
+        keep_events: whether events are logged in ``events`` at all.
+        keep_steps: ``steps`` holds at least the newest ``keep_steps`` steps (and at most
+            ``TRIM_SLACK`` more); None: every step of the session (offline analysis).
+        keep_logged: ``events`` likewise holds the newest ``keep_logged`` events; None: all.
+
+    Results:
+        steps: completed steps in completion order (the newest ``keep_steps``).
+        n_steps: steps completed so far (retracted ones taken off), whatever is kept.
+        events: logged events (the newest ``keep_logged``), when ``keep_events``.
+    """
 
     config: AnalysisConfig = field(default_factory=AnalysisConfig)
     clock: Callable[[], float] = time.monotonic
     keep_events: bool = True
+    keep_steps: int | None = KEEP_STEPS
+    keep_logged: int | None = KEEP_EVENTS
 
     def __post_init__(self) -> None:
+        for name in ("keep_steps", "keep_logged"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value > 0):
+                raise ConfigurationError(
+                    f"GaitPipeline's {name} must be a positive integer or None, got {value!r}."
+                )
         self._detectors: dict[str, Detector] = {}
         self._infos: dict[str, StreamInfo] = {}
         # per stream: its detector, and the side and source its progress is reported as
@@ -81,6 +125,7 @@ class GaitPipeline:
         self._assembler: StepAssembler | None = None
         self.events: list[LoggedEvent] = []
         self.steps: list[Step] = []
+        self.n_steps = 0
         self.metrics = RollingMetrics(window_steps=self.config.window_steps)
 
     @property
@@ -123,6 +168,7 @@ class GaitPipeline:
                 threshold_n=self.config.insole_threshold_n,
                 body_weight_n=body_weight,
                 near_gap_min_ms=NEAR_GAP_MIN_MS,
+                max_events=0,  # the pipeline logs the events itself, within its bound
             )
         elif info.kind == StreamKind.IMU:
             acc_fs, gyr_fs = (
@@ -146,7 +192,10 @@ class GaitPipeline:
         self._infos[info.stream_id] = info
         source = EventSource.IMU if info.kind == StreamKind.IMU else EventSource.INSOLE
         self._routes[info.stream_id] = (detector, info.side, source)
-        self._assembler = None
+        if self._assembler is not None:
+            # A device that registers late joins the assembler: the contacts the others
+            # already sent (the first step of a run) are kept.
+            self._assembler.add_source(info.side, source, shank_mount=info.mount == Mount.SHANK)
 
     def _ensure_assembler(self) -> StepAssembler:
         if self._assembler is None:
@@ -176,6 +225,7 @@ class GaitPipeline:
         if events and self.keep_events:
             now = self.clock()
             self.events.extend(LoggedEvent(e, now) for e in events)
+            _trim(self.events, self.keep_logged)
         assembler = self._assembler if self._assembler is not None else self._ensure_assembler()
         if events:
             assembler.update(events)
@@ -195,8 +245,11 @@ class GaitPipeline:
         if withdrawn:
             gone = {(s.side, s.ic_s) for s in withdrawn}
             self.steps = [s for s in self.steps if (s.side, s.ic_s) not in gone]
+            self.n_steps -= len(gone)
             self.metrics.retract(withdrawn)
         if steps:
             self.steps.extend(steps)
+            self.n_steps += len(steps)
+            _trim(self.steps, self.keep_steps)
             self.metrics.update(steps)
         return steps

@@ -26,8 +26,40 @@ with both sensors, an insole contact is paired with the nearest unpaired IMU IC 
 side within ``±fuse_window_s``; the step keeps the insole timing, takes ``peak_accel_g`` and
 the ``CLIPPED`` flag from the IMU contact and is marked ``FUSED``; without an IMU partner it
 is ``INSOLE`` with ``UNCONFIRMED``. IMU contacts on an insole side never become steps (no
-double counting); they are counted in :class:`AssemblerStats` (``imu_unpaired`` when no
-insole contact matched them).
+double counting) except as fallback steps (below); they are counted in
+:class:`AssemblerStats` (``imu_unpaired`` when no insole contact matched them).
+
+Fallback while an insole is silent. An insole that delivers no data for a while (a Bluetooth
+or serial outage, a vanished device, a flat battery) would leave its side without steps. So
+on a side with both sensors whose IMU reports its progress (``advance(side=...,
+source=IMU)``), an IMU contact becomes a step itself (source ``IMU``, IMU timing and impact,
+no insole values, flags ``FALLBACK`` and ``NEAR_GAP``) when the insole's data are missing at
+its anchor: its IC when no insole contact paired with it, its TO when the paired insole
+contact got none (the outage began during the contact). The insole's progress (the newest
+``detected_s`` of its events and ``now_s`` of ``advance(side=..., source=INSOLE)``) tells
+where its data are missing: after that progress (the insole is silent now), and in holes,
+jumps of that progress by more than ``max_side_lag_s``. The decision is taken
+
+- while the insole is silent: once its progress lies before the anchor + ``fuse_window_s``,
+  the IMU's data have reached the contact's TO, and the insole's progress is more than
+  ``max_side_lag_s`` behind the IMU's (longer than the streams may lag each other: an
+  outage, not a stall; an insole that has not reported yet counts as silent since the IMU's
+  first report);
+- after a hole: when the anchor lies in it (or less than ``fuse_window_s`` before it) and the
+  insole's data have passed the IMU TO + ``fuse_window_s`` without a partner with a TO.
+
+An IMU contact whose anchor the insole's data covered never becomes a step, so while every
+stream lags less than ``max_side_lag_s`` the steps are the same as without the fallback.
+Insole data that still arrive for a fallback contact (a burst after a stall longer than
+``max_side_lag_s``) never make a second step: an insole contact paired with a fallback
+contact, whose partner fell back, or whose IC lies within a fallback contact (its IC −
+``fuse_window_s`` to its TO) is dropped (``fallback_duplicates``); insole data later than
+``history_s`` never become steps at all (their contacts are forgotten on arrival). When the
+insole's data return, its contacts time the steps again. Step times, strides and flight
+across the switch mix the two sensors (IMU ICs lie a few ms off the insole's), so a step
+whose previous contralateral IC (step time, flight) or ipsilateral IC (stride) is a
+fallback contact gets ``NEAR_GAP`` too. A retraction of a fallback contact's IC or TO
+withdraws its step like any other.
 
 Latency. The two sensors reach the host with different delays, so a completed insole step
 of a side that has an IMU is held until the first of:
@@ -38,12 +70,24 @@ of a side that has an IMU is held until the first of:
    IMU has moved on, nothing more will come for this contact);
 3. ``max_hold_s`` (150 ms) of newer data: the newest ``detected_s`` of any event, or the time
    passed to :meth:`StepAssembler.advance`, exceeds the insole TO's ``detected_s`` by
-   ``max_hold_s``.
+   ``max_hold_s`` (by ``max(max_hold_s, max_side_lag_s)`` once the side's progress is
+   reported with ``advance(side=...)``: the IMU's own progress, rule 2, then releases the
+   step, and the hold only covers an IMU that lags).
 
-So the hold adds at most ``max_hold_s`` to a step's latency; steps of sides without an IMU,
-and IMU-timed steps, leave as soon as their TO arrives. A pipeline should call
-:meth:`StepAssembler.advance` with its newest sample time every cycle so that rule 3 also
-fires while no events arrive, and :meth:`StepAssembler.flush` at the end of a recording.
+So the hold adds at most that to a step's latency; steps of sides without an IMU, and
+IMU-timed steps, leave as soon as their TO arrives (any step may also wait, for at most
+``max_side_lag_s``, for the other foot's streams: see ``max_side_lag_s``). A pipeline should
+call :meth:`StepAssembler.advance` with its newest sample time every cycle so that rule 3
+also fires while no events arrive, and :meth:`StepAssembler.flush` at the end of a
+recording.
+
+A fallback step leaves when it is decided: while its insole is silent, as soon as the IMU's
+TO arrives once the insole has been silent for more than ``max_side_lag_s``, else (the first
+contacts of an outage) when the IMU's data are ``max_side_lag_s`` ahead of the insole's, i.e.
+up to ``max_side_lag_s`` after the TO; after a hole, when the insole's data pass its TO +
+``fuse_window_s``. Meanwhile later steps of the same side wait for the decision (for at most
+``max_side_lag_s`` of newer data past their TO's ``detected_s``), so that steps still leave
+in IC order. IMU contacts still undecided at :meth:`StepAssembler.flush` do not become steps.
 
 Retractions. A ``RETRACTION`` whose ``retracts`` is the id of an IC withdraws that contact
 (and any TO of it): it never becomes a step, it no longer counts as the previous IC of any
@@ -92,6 +136,7 @@ _SIDES = (Side.LEFT, Side.RIGHT)
 _KEEP_TIMELINE = 4  # ICs per side kept in the timeline however old they are
 _IMU_IMPACT_FLAGS = StepFlag.CLIPPED
 _DETECTOR_SOURCES = (EventSource.INSOLE, EventSource.IMU)
+_FALLBACK_FLAGS = StepFlag.FALLBACK | StepFlag.NEAR_GAP
 
 
 def _other(side: Side) -> Side:
@@ -104,12 +149,13 @@ class _State(enum.Enum):
     EMITTED = "emitted"
     ABANDONED = "abandoned"  # a later IC of the same detector came before a TO
     RETRACTED = "retracted"
+    SUPERSEDED = "superseded"  # an insole contact whose IMU partner left as a fallback step
 
 
 class _Contact:
     """Mutable working record of one detector contact (IC, its TO, its partner)."""
 
-    __slots__ = ("ic", "partner", "primary", "state", "step", "to")
+    __slots__ = ("candidate", "fallback", "ic", "partner", "primary", "state", "step", "to")
 
     def __init__(self, ic: ContactEvent, *, primary: bool) -> None:
         self.ic = ic
@@ -118,6 +164,8 @@ class _Contact:
         self.primary = primary
         self.state = _State.OPEN
         self.step: Step | None = None
+        self.candidate = False  # an IMU contact queued for the fallback decision
+        self.fallback = False  # an IMU contact that times a step for its silent insole
 
     @property
     def t_s(self) -> float:
@@ -125,7 +173,8 @@ class _Contact:
 
     @property
     def flags(self) -> StepFlag:
-        return self.ic.flags | (self.to.flags if self.to is not None else StepFlag.NONE)
+        flags = self.ic.flags | (self.to.flags if self.to is not None else StepFlag.NONE)
+        return flags | _FALLBACK_FLAGS if self.fallback else flags
 
 
 @dataclass(frozen=True)
@@ -136,10 +185,15 @@ class AssemblerStats:
         events: events received.
         steps: steps emitted (including ones withdrawn later).
         fused_steps, insole_steps, imu_steps: emitted steps by ``Step.source``.
+        fallback_steps: of ``imu_steps``, IMU contacts of an insole side that became steps
+            because the insole was silent (``StepFlag.FALLBACK``).
+        fallback_duplicates: insole contacts whose IMU partner had become a fallback step
+            (their data came after the decision): not a second step.
         unconfirmed_steps: insole steps of a side with an IMU that had no IMU partner.
         imu_paired: IMU contacts on an insole side matched to an insole contact.
-        imu_unpaired: IMU contacts on an insole side that no insole contact matched (settled:
-            older than ``fuse_window_s + max_hold_s`` behind the newest data).
+        imu_unpaired: IMU contacts on an insole side that no insole contact matched and that
+            did not become fallback steps (settled: older than ``fuse_window_s + max_hold_s``
+            behind the newest data).
         late_partners: IMU contacts matched to an insole step that had already left.
         retracted_contacts: contacts withdrawn by a retraction (both sources).
         withdrawn_steps: emitted steps withdrawn by a later retraction.
@@ -155,6 +209,8 @@ class AssemblerStats:
     fused_steps: int = 0
     insole_steps: int = 0
     imu_steps: int = 0
+    fallback_steps: int = 0
+    fallback_duplicates: int = 0
     unconfirmed_steps: int = 0
     imu_paired: int = 0
     imu_unpaired: int = 0
@@ -200,6 +256,8 @@ class StepAssembler:
             and TO before it (streams of the two feet reach the analysis with different
             delays: BLE stalls, offline blocks). A side that stays silent longer is a gap.
             The wait applies once a side's progress is reported with ``advance(side=...)``.
+            An insole that lags its IMU by more than this is out: its IMU's contacts become
+            fallback steps (see the module docstring).
         max_step_s: a step time above this (s) is a gap, not a step (NaN, ``NEAR_GAP``);
             strides above twice this likewise.
         history_s: how long (s) finished contacts are kept for pairing and retractions.
@@ -269,6 +327,12 @@ class StepAssembler:
         self._imu_progress_s: dict[Side, float] = {side: -math.inf for side in _SIDES}
         self._side_progress_s: dict[Side, float] = {side: -math.inf for side in _SIDES}
         self._side_seen: dict[Side, bool] = {side: False for side in _SIDES}
+        self._imu_first_s: dict[Side, float] = {side: math.nan for side in _SIDES}
+        self._insole_progress_s: dict[Side, float] = {side: -math.inf for side in _SIDES}
+        # Per side: (last data before, first report after) each jump of the insole's progress
+        # by more than max_side_lag_s (s), and the IMU contacts awaiting the fallback decision.
+        self._holes: dict[Side, list[tuple[float, float]]] = {side: [] for side in _SIDES}
+        self._candidates: dict[Side, list[_Contact]] = {side: [] for side in _SIDES}
         self._held: list[_Contact] = []
         self._out: list[Step] = []
         self._withdrawn_out: list[Step] = []
@@ -300,12 +364,34 @@ class StepAssembler:
                 self._side_progress_s[side] = max(self._side_progress_s[side], now_s)
             if source is EventSource.IMU:
                 self._imu_progress_s[side] = max(self._imu_progress_s[side], now_s)
+                if math.isnan(self._imu_first_s[side]):
+                    self._imu_first_s[side] = now_s
+            elif source is None or source is EventSource.INSOLE:
+                self._note_insole_progress(side, now_s)
         self._sweep()
+        return self
+
+    def add_source(self, side: Side, source: EventSource, *, shank_mount: bool = False) -> Self:
+        """A stream of ``source`` joined on ``side`` (a device that registered after others
+        had sent events): from now on the side has that sensor; contacts already received
+        are kept. ``shank_mount``: the joining IMU is on the shank."""
+        if side not in _SIDES or source not in _DETECTOR_SOURCES:
+            return self
+        if source is EventSource.IMU and shank_mount:
+            self._shank[side] = True
+        table = self._insole if source is EventSource.INSOLE else self._imu
+        if not table[side]:
+            table[side] = True
+            if source is EventSource.INSOLE:
+                self._demote_imu_contacts(side)
         return self
 
     def flush(self) -> Self:
         """End of the event stream: release every held step (without waiting for a
-        partner) and abandon contacts still lacking a TO."""
+        partner) and abandon contacts still lacking a TO. IMU contacts still awaiting the
+        fallback decision do not become steps."""
+        for side in _SIDES:
+            self._drop_candidates(side, math.inf)
         for contact in sorted(self._held, key=lambda c: c.t_s):
             if contact.state is _State.HELD:
                 self._emit(contact)
@@ -339,6 +425,7 @@ class StepAssembler:
                 for c in contacts
                 if not c.primary
                 and c.partner is None
+                and not c.fallback
                 and c.state is not _State.RETRACTED
                 and c.t_s < horizon
                 and self._side_has_insole(side)
@@ -387,6 +474,8 @@ class StepAssembler:
             self._side_progress_s[event.side] = max(
                 self._side_progress_s[event.side], event.detected_s
             )
+        if event.side in self._insole_progress_s and event.source is EventSource.INSOLE:
+            self._note_insole_progress(event.side, event.detected_s)
         if not self._accepts(event):
             self._counts["ignored_events"] += 1
             return
@@ -416,13 +505,15 @@ class StepAssembler:
         if contact.primary:
             self._line_insert(contact)
         self._pair(contact)
+        if contact.primary and contact.partner is None and self._within_fallback(contact):
+            self._supersede(contact)
 
     def _on_to(self, event: ContactEvent) -> None:
         contact = self._by_ic.get((event.source, event.side, event.contact_id))
         if contact is None:
             self._counts["orphan_events"] += 1
             return
-        if contact.state is _State.RETRACTED:
+        if contact.state in (_State.RETRACTED, _State.SUPERSEDED):
             return
         if contact.to is not None or contact.state is not _State.OPEN:
             self._counts["duplicate_events"] += 1
@@ -435,6 +526,8 @@ class StepAssembler:
         if contact.primary:
             contact.state = _State.HELD
             self._held.append(contact)
+        else:
+            self._consider(contact)
 
     def _on_retraction(self, event: ContactEvent) -> None:
         key = (event.source, event.side, event.retracts)
@@ -457,7 +550,7 @@ class StepAssembler:
         self._counts["retracted_contacts"] += 1
         if contact in self._held:
             self._held.remove(contact)
-        if contact.primary:
+        if contact.primary or contact.fallback:
             self._line_remove(contact)
         partner = contact.partner
         contact.partner = None
@@ -466,6 +559,7 @@ class StepAssembler:
             self._counts["imu_paired"] -= 1
             if partner.state in (_State.OPEN, _State.HELD) or not partner.primary:
                 self._pair(partner)
+                self._consider(partner)
         if was_emitted and contact.step is not None:
             self._withdraw(contact.step)
             contact.step = None
@@ -478,6 +572,9 @@ class StepAssembler:
             contact.step = None
         if contact in self._held:
             self._held.remove(contact)
+        if contact.fallback:
+            contact.fallback = False
+            self._line_remove(contact)
         if contact.state is not _State.RETRACTED:
             contact.state = _State.OPEN
 
@@ -525,13 +622,141 @@ class StepAssembler:
             return
         best.partner, contact.partner = contact, best
         self._counts["imu_paired"] += 1
-        insole = contact if contact.ic.source is EventSource.INSOLE else best
+        insole, imu = (
+            (contact, best) if contact.ic.source is EventSource.INSOLE else (best, contact)
+        )
         if insole.state is _State.EMITTED:
             self._counts["late_partners"] += 1
+        if imu.fallback:
+            self._supersede(insole)
+
+    # ---------------------------------------------------------------------- fallback
+    def _fallback_side(self, side: Side) -> bool:
+        """Whether IMU contacts of ``side`` may stand in for its insole: the side has both
+        sensors and its IMU's progress is reported with ``advance(side=..., source=IMU)``."""
+        reported = not math.isnan(self._imu_first_s[side])
+        return reported and self._side_has_insole(side) and self._side_has_imu(side)
+
+    def _note_insole_progress(self, side: Side, t_s: float) -> None:
+        """The insole of ``side`` has delivered its data up to host time ``t_s`` (s); a jump of
+        more than ``max_side_lag_s`` since its previous report is a hole in its data."""
+        previous = self._insole_progress_s[side]
+        if not t_s > previous:
+            return
+        if t_s - previous > self.max_side_lag_s and math.isfinite(previous):
+            self._holes[side].append((previous, t_s))
+        self._insole_progress_s[side] = t_s
+
+    def _consider(self, contact: _Contact) -> None:
+        """Queue an IMU contact of an insole side, once its TO is known, for the decision
+        whether it stands in for the insole."""
+        if contact.candidate or contact.fallback or contact.primary or contact.to is None:
+            return
+        side = contact.ic.side
+        if contact.ic.source is not EventSource.IMU or not self._fallback_side(side):
+            return
+        if contact.state not in (_State.OPEN, _State.ABANDONED):
+            return
+        contact.candidate = True
+        self._candidates[side].append(contact)
+
+    def _settle_candidates(self, side: Side) -> None:
+        keep: list[_Contact] = []
+        for contact in self._candidates[side]:
+            if self._decide(contact):
+                contact.candidate = False
+            else:
+                keep.append(contact)
+        self._candidates[side] = keep
+
+    def _anchor_s(self, contact: _Contact) -> float | None:
+        """When (s) the insole's data decide a candidate: its IC when no insole contact paired
+        with it, its TO when the paired insole contact has no TO; None for a complete pair."""
+        partner = contact.partner
+        if partner is None:
+            return contact.t_s
+        if partner.to is None and contact.to is not None:
+            return contact.to.t_s
+        return None
+
+    def _decide(self, contact: _Contact) -> bool:
+        """Settle a candidate if the data allow: it becomes a fallback step when the insole's
+        data are missing at its anchor (a hole, or a silence of more than ``max_side_lag_s``
+        behind the IMU); it is dropped when the insole covered that time. True when settled."""
+        to, anchor_s = contact.to, self._anchor_s(contact)
+        if to is None or anchor_s is None or contact.state not in (_State.OPEN, _State.ABANDONED):
+            return True
+        side = contact.ic.side
+        insole_s = self._insole_progress_s[side]
+        window_s = self.fuse_window_s
+        if insole_s < anchor_s + window_s:  # the insole's data have not reached the contact
+            imu_s = self._imu_progress_s[side]
+            silent_since_s = max(insole_s, self._imu_first_s[side])
+            if imu_s >= to.t_s and imu_s - silent_since_s > self.max_side_lag_s:
+                self._fall_back(contact)
+                return True
+            return False
+        if not any(lo - window_s < anchor_s < hi for lo, hi in self._holes[side]):
+            return True  # the insole saw this time: its verdict stands
+        if insole_s >= to.t_s + window_s:  # past the hole, nothing more can come for it
+            self._fall_back(contact)
+            return True
+        return False
+
+    def _fall_back(self, contact: _Contact) -> None:
+        """The IMU contact times the step of its silent insole (released by the sweep)."""
+        contact.fallback = True
+        contact.state = _State.HELD
+        self._held.append(contact)
+        self._line_insert(contact)
+        if contact.partner is not None:
+            self._supersede(contact.partner)
+
+    def _supersede(self, insole: _Contact) -> None:
+        """An insole contact of a fallback step: it never becomes a step of its own."""
+        if insole.state in (_State.EMITTED, _State.RETRACTED, _State.SUPERSEDED):
+            return
+        insole.state = _State.SUPERSEDED
+        self._counts["fallback_duplicates"] += 1
+        if insole in self._held:
+            self._held.remove(insole)
+        if insole.primary:
+            self._line_remove(insole)
+
+    def _within_fallback(self, insole: _Contact) -> bool:
+        """Whether an insole IC lies within a fallback contact of its side (from its IC −
+        ``fuse_window_s`` to its TO): the same foot contact, even if the two ICs lie
+        further apart than the fusion window."""
+        side = insole.ic.side
+        if insole.ic.source is not EventSource.INSOLE or not self._fallback_side(side):
+            return False
+        t_s = insole.t_s
+        return any(
+            c.fallback and c.to is not None and c.t_s - self.fuse_window_s <= t_s <= c.to.t_s
+            for c in self._recent[(side, EventSource.IMU)]
+        )
+
+    def _waiting_candidate(self, side: Side, t_s: float) -> bool:
+        """Whether an IMU contact of ``side`` before ``t_s`` (s) awaits the fallback decision."""
+        return any(c.t_s < t_s for c in self._candidates[side])
+
+    def _drop_candidates(self, side: Side, before_s: float) -> None:
+        """Candidates of ``side`` with an IC before ``before_s`` (s) will not become steps."""
+        queue = self._candidates[side]
+        if not any(c.t_s < before_s for c in queue):
+            return
+        for contact in queue:
+            if contact.t_s < before_s:
+                contact.candidate = False
+        self._candidates[side] = [c for c in queue if c.candidate]
 
     # ---------------------------------------------------------------------- emission
     def _sweep(self) -> None:
-        """Release held steps whose wait is over (in IC order)."""
+        """Settle fallback candidates, then release held steps whose wait is over (in IC
+        order)."""
+        for side in _SIDES:
+            if self._candidates[side]:
+                self._settle_candidates(side)
         if not self._held:
             return
         for contact in sorted(self._held, key=lambda c: c.t_s):
@@ -549,6 +774,11 @@ class StepAssembler:
             and self._watermark_s < to.detected_s + self.max_side_lag_s
         ):
             return False  # the other foot's streams have not reached this IC yet
+        if (
+            self._waiting_candidate(side, contact.t_s)
+            and self._watermark_s < to.detected_s + self.max_side_lag_s
+        ):
+            return False  # an earlier IMU contact of this side may still stand in for it
         if contact.ic.source is not EventSource.INSOLE or not self._side_has_imu(side):
             return True
         partner = contact.partner
@@ -571,6 +801,7 @@ class StepAssembler:
 
     def _emit(self, contact: _Contact) -> None:
         side = contact.ic.side
+        self._drop_candidates(side, contact.t_s)
         for earlier in sorted(self._held, key=lambda c: c.t_s):
             if earlier is not contact and earlier.ic.side == side and earlier.t_s < contact.t_s:
                 self._emit(earlier)
@@ -587,6 +818,8 @@ class StepAssembler:
             self._counts["insole_steps"] += 1
         else:
             self._counts["imu_steps"] += 1
+        if contact.fallback:
+            self._counts["fallback_steps"] += 1
         if step.flags & StepFlag.UNCONFIRMED:
             self._counts["unconfirmed_steps"] += 1
 
@@ -596,7 +829,7 @@ class StepAssembler:
         side, contra = ic.side, _other(ic.side)
         t = ic.t_s
         gct_ms = (to.t_s - t) * 1e3
-        flags = ic.flags | to.flags
+        flags = contact.flags
 
         ipsi_prev = self._previous(side, t)
         contra_prev = self._previous(contra, t)
@@ -624,6 +857,8 @@ class StepAssembler:
                 flags |= StepFlag.NEAR_GAP
             else:
                 stride_ms = dt * 1e3
+            if ipsi_prev.fallback:
+                flags |= StepFlag.NEAR_GAP  # the stride runs from an IMU-timed IC
 
         flight_ms = math.nan
         double_support_ms = math.nan
@@ -729,6 +964,7 @@ class StepAssembler:
                     source is EventSource.IMU
                     and not old.primary
                     and old.partner is None
+                    and not old.fallback
                     and old.state is not _State.RETRACTED
                     and self._side_has_insole(side)
                 ):
@@ -739,6 +975,12 @@ class StepAssembler:
                 keep_from += 1
             if keep_from:
                 del contacts[:keep_from]
+        for side in _SIDES:
+            holes = self._holes[side]
+            while holes and holes[0][1] < horizon:
+                del holes[0]
+            if self._candidates[side]:
+                self._drop_candidates(side, horizon)
         for side in _SIDES:
             times = self._line_t[side]
             n_old = bisect.bisect_left(times, horizon)

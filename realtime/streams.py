@@ -20,9 +20,10 @@ batch wrote nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from firmware_bridge.errors import ConfigurationError, GaitcueError
@@ -65,7 +66,12 @@ class StreamBuffers:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._written_since_notify = False
-        self._new_data = threading.Event()
+        # A wake-up signal without a condition variable: the lock is held while nothing is
+        # pending; ``notify`` releases it (from any thread) and the waiting reader's
+        # ``acquire`` consumes it. Cheaper per batch than a ``threading.Event``.
+        self._pending = threading.Lock()
+        self._pending.acquire()
+        self._consumer: Callable[[], None] | None = None
         self.notifying = False
         """True once a writer has called :meth:`notify`: readers may then wait instead of poll."""
         for info in infos:
@@ -131,11 +137,22 @@ class StreamBuffers:
         self.notifying = True
         if self._written_since_notify:
             self._written_since_notify = False
-            self._new_data.set()
+            consumer = self._consumer
+            if consumer is None:
+                self.wake()
+            else:
+                consumer()
+
+    def consume_on_notify(self, consumer: Callable[[], None] | None) -> None:
+        """Have :meth:`notify` call ``consumer()`` on the writer's thread after each batch,
+        instead of waking a reader waiting in :meth:`wait_for_data`; ``None`` goes back to
+        waking. The consumer must not block for long: it holds up the writer."""
+        self._consumer = consumer
 
     def wake(self) -> None:
         """Wake a reader waiting in :meth:`wait_for_data` now (e.g. to let it stop)."""
-        self._new_data.set()
+        with contextlib.suppress(RuntimeError):  # already pending: one wake-up covers both
+            self._pending.release()
 
     def wait_for_data(self, timeout_s: float | None) -> bool:
         """Sleep until a writer notifies (or :meth:`wake`), at most ``timeout_s`` seconds.
@@ -144,10 +161,9 @@ class StreamBuffers:
         returns, and a batch written meanwhile wakes the next call at once. Meant for one
         waiting reader (the processing thread).
         """
-        woken = self._new_data.wait(timeout_s)
-        if woken:
-            self._new_data.clear()
-        return woken
+        if timeout_s is None:
+            return self._pending.acquire()
+        return self._pending.acquire(timeout=max(0.0, timeout_s))
 
     def buffer(self, stream_id: str) -> RingBuffer:
         """The ring buffer of a registered stream.

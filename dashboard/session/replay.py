@@ -467,7 +467,8 @@ class SessionPlayer:
             self._intent.playing = False
         if release and math.isfinite(self._fed_s):
             self._poll_all(self._fed_s + _FINAL_POLL_S)
-            self._process()
+            self.acquisition.buffers.notify()
+            self.processing.finish()  # the end of the recording: release the held steps
         if len(self.index):
             self.clock.jump(min(self._intent.end_s, float(self.index.reach_s[-1])))
         for link in self.links.values():

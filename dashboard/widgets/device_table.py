@@ -15,7 +15,7 @@ COLUMNS = ("device", "state", "battery", "loss %", "drift ppm", "latency ms", "r
 
 def row_texts(row: DeviceRow) -> tuple[str, ...]:
     """The cells of one device row, in ``COLUMNS`` order."""
-    faults = row.corrupt + row.duplicate + row.late + row.resets
+    faults = row.corrupt + row.duplicate + row.late + row.resets + row.clock_steps
     return (
         row.stream_id if row.calibrated or row.rate_hz == 0 else f"{row.stream_id} (uncal.)",
         row.state,

@@ -14,7 +14,8 @@ from dashboard.widgets.theme import FOREGROUND, LEVEL_COLOUR, MUTED, TARGET_BAND
 
 
 class TrendPanel(pg.GraphicsLayoutWidget):
-    """Cadence and GCT balance per step over the session, time in minutes from the start."""
+    """Cadence and GCT balance per step over the session, time in minutes from the start
+    (the session's bounded trends: evenly decimated once a long session fills them)."""
 
     def __init__(self, *, bands: Bands) -> None:
         super().__init__()
@@ -46,7 +47,7 @@ class TrendPanel(pg.GraphicsLayoutWidget):
         self.balance_plot.addLine(y=50.0, pen=pg.mkPen(MUTED))
         self.balance_plot.setYRange(100.0 - amber - 2.0, amber + 2.0)
         self._start_s: float | None = None
-        self._drawn = 0
+        self._drawn = -1
 
     def update_from(self, session: LiveSession) -> None:
         """Redraw when new steps arrived (or the target changed)."""
@@ -55,11 +56,12 @@ class TrendPanel(pg.GraphicsLayoutWidget):
             band = self.bands.cadence_band_spm
             self.target_band.setRegion((target - band, target + band))
             self.target_band.setVisible(True)
-        n = len(session.cadence_trend)
-        if n == self._drawn or n == 0:
+        trend = session.cadence_trend
+        revision = trend.revision + session.balance_trend.revision
+        if revision == self._drawn or len(trend) == 0:
             return
-        self._drawn = n
-        t = session.cadence_trend.t_s
+        self._drawn = revision
+        t = trend.t_s
         if self._start_s is None:
             self._start_s = float(t[0])
         minutes = (t - self._start_s) / 60.0

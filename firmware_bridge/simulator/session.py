@@ -174,11 +174,7 @@ class SimulatedSession:
                 }
             )
             errors = next(
-                (
-                    e
-                    for e in config.sensor_errors
-                    if e.kind == spec.kind and e.side == spec.side
-                ),
+                (e for e in config.sensor_errors if e.kind == spec.kind and e.side == spec.side),
                 None,
             )
             imu_model = insole_model = None

@@ -16,13 +16,21 @@ How an event is found and timed:
   contact ends, so contact time is not biased by the hysteresis. The crossing is placed by
   the quadratic through the sample before the crossing, the sample after it and the next
   one (linear interpolation is biased by a few ms at 100 Hz because the force bends sharply
-  near zero). A gap in the data is never bridged: when missing data separates the two samples
-  around a crossing, the crossing is extrapolated from the received samples on one side
-  only (force taken to grow as the 1.5 power of time, bounded to the gap), and the event
-  carries ``StepFlag.NEAR_GAP``.
+  near zero); an IC emitted at its first sample in contact uses the quadratic through that
+  sample and the two before it (linear interpolation when they are not contiguous). A gap
+  in the data is never bridged: when missing data separates the two samples around a
+  crossing, the crossing is extrapolated from the received samples on one side only (force
+  taken to grow as the 1.5 power of time, bounded to the gap), and the event carries
+  ``StepFlag.NEAR_GAP``.
 - **Low latency, then confirmation.** The IC is emitted as soon as ``confirm_samples`` (at
-  most 2) samples lie in contact. If the contact later turns out shorter than
-  ``debounce_ms``, a ``RETRACTION`` of that IC is emitted instead of a TO.
+  most 2) samples lie in contact. With two, an unambiguous rise is emitted at its first
+  sample already: when samples are at most ``fast_confirm_max_period_ms`` apart (fast enough
+  that the parabola through that sample and the two before it follows the bend of the force
+  near zero: at 200 Hz its bias stays within ±0.6 ms, SD 0.5 ms, against the simulator's
+  truth; at 100 Hz it would be up to 2.5 ms early) and that sample stands at least
+  ``hysteresis_n`` above the threshold (noise that the hysteresis guards against cannot
+  have put it there), with no missing data among the three. If the contact later turns
+  out shorter than ``debounce_ms``, a ``RETRACTION`` of that IC is emitted instead of a TO.
 - **Adaptive baseline.** The per-cell unloaded level is re-estimated once per
   ``baseline_window_s`` window (aligned on the sample count, not on block boundaries) as the
   mean of the window's unloaded samples, and followed with time constant
@@ -31,8 +39,12 @@ How an event is found and timed:
   longer than ``near_gap_min_ms`` carries ``NEAR_GAP`` (default 0: any missing data between
   the samples around its crossing). A longer gap restarts the
   detector: an open contact ends with a TO whose time is unknown (``t_s`` NaN,
-  ``NEAR_GAP``); a foot loaded when data resume gives no IC (its start was not seen); ICs
-  within ``settling_s`` of the restart carry ``SETTLING``.
+  ``NEAR_GAP``); ICs within ``settling_s`` of the restart carry ``SETTLING``.
+- **Start.** At the start of the stream and after a restart the detector waits for one
+  sample below the threshold: a foot loaded when data begin gives no IC (its start was not
+  seen), and the first contact whose crossing lies between two received samples is found,
+  from the stream's second sample on. Nothing else needs settling: the baseline starts at
+  zero (cells below their activation force read 0) and the threshold is fixed.
 
 Every decision depends only on samples up to the one it is made at, and on sample counts, so
 the events are identical whatever the block sizes (1 sample or 10 000). Work is vectorised
@@ -253,7 +265,12 @@ class InsoleContactDetector:
         debounce_ms: a contact shorter than this (IC to TO) is withdrawn with a RETRACTION.
         body_weight_n: the runner's weight (N) for loading rates; None to estimate it.
         confirm_samples: samples in contact before the IC is emitted (1 or 2). With 1 the
-            crossing is interpolated linearly (less accurate at 100 Hz).
+            crossing is timed from that sample and the two before it (less accurate at
+            100 Hz).
+        fast_confirm_max_period_ms: with ``confirm_samples`` 2, an unambiguous rise (its
+            first sample in contact at least ``hysteresis_n`` above the threshold, no missing
+            data just before it) is emitted at its first sample when the sample period is at
+            most this (ms); 0 never does.
         baseline_window_s: length of the windows the baseline is re-estimated on (s).
         baseline_tau_s: time constant with which the baseline follows (s).
         restart_gap_ms: a gap longer than this (ms) restarts the detector.
@@ -292,6 +309,7 @@ class InsoleContactDetector:
         debounce_ms: float = 30.0,
         body_weight_n: float | None = None,
         confirm_samples: int = 2,
+        fast_confirm_max_period_ms: float = 5.0,
         baseline_window_s: float = 1.0,
         baseline_tau_s: float = 4.0,
         restart_gap_ms: float = 50.0,
@@ -310,6 +328,7 @@ class InsoleContactDetector:
         self.debounce_ms = debounce_ms
         self.body_weight_n = body_weight_n
         self.confirm_samples = confirm_samples
+        self.fast_confirm_max_period_ms = fast_confirm_max_period_ms
         self.baseline_window_s = baseline_window_s
         self.baseline_tau_s = baseline_tau_s
         self.restart_gap_ms = restart_gap_ms
@@ -362,6 +381,7 @@ class InsoleContactDetector:
             ("hysteresis_n", "N"),
             ("debounce_ms", "ms"),
             ("near_gap_min_ms", "ms"),
+            ("fast_confirm_max_period_ms", "ms"),
             ("settling_s", "s"),
         ):
             number(name, strict=False, unit=unit)
@@ -398,6 +418,10 @@ class InsoleContactDetector:
         """Forget everything seen: state, baseline, body-weight estimate and events."""
         self._lo_n = self.threshold_n_ - self.hysteresis_n
         self._period_s = 1.0 / self.rate_hz
+        self._fast_confirm = (
+            self.confirm_samples == 2
+            and 1e3 * self._period_s <= self.fast_confirm_max_period_ms * (1.0 + 1e-9)
+        )
         self._window = max(1, round(self.baseline_window_s * self.rate_hz))
         self._alpha = 1.0 - math.exp(-self.baseline_window_s / self.baseline_tau_s)
         self._cap = max(4, round(self.max_contact_s * self.rate_hz))
@@ -523,6 +547,8 @@ class InsoleContactDetector:
         above = np.flatnonzero(ext.f >= thr).tolist()  # ext indices
         below = [] if f_min >= lo else (np.flatnonzero(force < lo) + n_tail).tolist()
 
+        unloaded: list[int] | None = None  # below the threshold; only read while unknown
+
         # Walk the state changes: a few per block, found by bisection in the index lists.
         pos = n_tail
         while pos < end:
@@ -545,13 +571,18 @@ class InsoleContactDetector:
                     break
                 p = above[i]
                 rise = ext.base + p
-                self._contact = _Contact(rise=rise, emit_at=rise + self.confirm_samples - 1)
+                emit_at = rise + self.confirm_samples - 1
+                if emit_at > rise and self._unambiguous_rise(ext, p):
+                    emit_at = rise
+                self._contact = _Contact(rise=rise, emit_at=emit_at)
                 state, pos = _ON, p + 1
-            else:  # unknown (start, restart): wait for the foot to be seen unloaded
-                i = bisect_left(below, pos)
-                if i == len(below):
+            else:  # unknown (start, restart): wait for a sample below the threshold
+                if unloaded is None:
+                    unloaded = (np.flatnonzero(force < thr) + n_tail).tolist()
+                i = bisect_left(unloaded, pos)
+                if i == len(unloaded):
                     break
-                state, pos = _OFF, below[i] + 1
+                state, pos = _OFF, unloaded[i] + 1
         contact = self._contact
         if contact is not None:
             if contact.event_id < 0 and contact.emit_at < ext.base + end:
@@ -738,6 +769,21 @@ class InsoleContactDetector:
         fs = ext.f[j - 1 : j + 2].tolist()
         return (ext.base + j, ts[0], fs[0], ts[1], fs[1], ts[2], fs[2])
 
+    def _unambiguous_rise(self, ext: _Ext, p: int) -> bool:
+        """Whether the contact rising at ext index ``p`` may be emitted at that sample: the
+        sample rate allows it, the sample stands ``hysteresis_n`` above the threshold, and the
+        two samples before it are in ``ext`` and contiguous with it."""
+        return (
+            self._fast_confirm
+            and self._contiguous_before(ext, p)
+            and bool(ext.f[p] >= self.threshold_n_ + self.hysteresis_n)
+        )
+
+    def _contiguous_before(self, ext: _Ext, r: int) -> bool:
+        """Whether ext rows ``r − 2 .. r`` exist and no data is missing between them."""
+        rise = ext.base + r
+        return r >= 2 and rise not in self._gaps and (rise - 1) not in self._gaps
+
     # ------------------------------------------------------------------ events
     def _new_id(self) -> int:
         self._next_id += 1
@@ -770,6 +816,9 @@ class InsoleContactDetector:
             t_ic = min(max(t_ic, t0), t1)
         elif e > r:
             t_ic = _quadratic_crossing((t0, f0, t1, f1, ts[2], fs[2]), thr, t0, t1)
+        elif self._contiguous_before(ext, r):
+            tb, fb = ext.t[r - 2].item(), ext.f[r - 2].item()
+            t_ic = _quadratic_crossing((tb, fb, t0, f0, t1, f1), thr, t0, t1)
         else:
             t_ic = _linear_crossing(t0, f0, t1, f1, thr)
         if t_ic < self._settle_until_s:

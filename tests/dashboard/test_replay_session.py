@@ -205,7 +205,10 @@ def test_ble_notifications_replay_like_serial_reads(session: Session, tmp_path: 
         controller.seek(8.0)
         assert controller.wait_settled(20.0)
         controller.close()
-        results.append([(s.side, round(s.ic_s, 6)) for s in controller.processing.pipeline.steps])
+        # The BLE copy ends at 8 s, where the replay releases its held steps; the serial
+        # recording goes on, so its replay holds them: compare what lies before.
+        steps = controller.processing.pipeline.steps
+        results.append([(s.side, round(s.ic_s, 6)) for s in steps if s.ic_s < 7.0])
     assert len(results[0]) > 15
     assert results[0] == results[1]
 
